@@ -1,0 +1,545 @@
+"""Signed approvals (DSSE over in-toto Statement v1) and their verification against a change.
+
+One envelope per approver and stage. The statement's subject is the release artifact(s) by
+sha256; its predicate binds the change (id, system, environment, change type, version, plan
+digest, targets), the stage and role, a validity window and a single-use nonce:
+
+    {"_type": "https://in-toto.io/Statement/v1",
+     "subject": [{"name": "ta-core-3.2.1.tar.gz", "digest": {"sha256": "..."}}],
+     "predicateType": "https://prodgate.invalid/change-approval/v1",
+     "predicate": {"change_id": "CHG-1", "system": "ta-core", "environment": "production",
+                   "change_type": "version_update", "version": "3.2.1", "stage": "go_live",
+                   "role": "coo", "person": "carol", "decision": "approve",
+                   "targets": ["app1", "app2"], "plan_digest": {"sha256": "..."},
+                   "issued_at": "...+08:00", "not_before": "...", "not_after": "...",
+                   "nonce": "<uuid4 hex>", "reason": "...", "planned_start": "..."}}
+
+``verify_evidence`` checks every envelope (Art. 16-20, 27), then what the policy requires for
+the change: quorum per role, stage order, separation of duties, implementers and supervisor,
+the launching user, replay. It never raises for bad evidence: everything wrong is a line in
+``report.problems`` (fail closed: the gate passes only when that list is empty).
+"""
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from . import dsse
+from .errors import ApprovalError
+from .policy import ACK_STAGES, EMERGENCY_STAGE, parse_time, utcnow
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://prodgate.invalid/change-approval/v1"
+BINDING_FIELDS = ("change_id", "system", "environment", "change_type", "version")
+NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+SHA256_RE = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+# ---- making approvals -----------------------------------------------------------------------
+
+def artifact_digest(item):
+    """A sha256 hex digest from ``sha256:<hex>``, ``<hex>`` or a readable file path."""
+    if isinstance(item, str):
+        match = SHA256_RE.match(item.strip())
+        if match:
+            return match.group(1).lower()
+        if os.path.isfile(item):
+            digest = hashlib.sha256()
+            with open(item, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+            return digest.hexdigest()
+    raise ApprovalError(f"artifact {item!r} is neither a sha256 digest nor a readable file; "
+                        "give the release package path or its sha256 (prodgate_artifacts)")
+
+
+def make_statement(binding, stage, role, person, not_before, not_after, issued_at=None, nonce=None,
+                   reason=None, planned_start=None, decision="approve", artifact_names=None):
+    """An in-toto Statement v1 approving ``stage`` of the change described by ``binding``."""
+    digests = [artifact_digest(a) for a in binding.get("artifacts") or []]
+    names = artifact_names or {}
+    subject = [{"name": names.get(d, f"artifact-{d[:12]}"), "digest": {"sha256": d}} for d in digests]
+    if not subject:
+        # A change without a release artifact (routine operation) is bound to its change id.
+        subject = [{"name": f"change:{binding['change_id']}",
+                    "digest": {"sha256": hashlib.sha256(binding["change_id"].encode("utf-8")).hexdigest()}}]
+    predicate = {name: binding.get(name) for name in BINDING_FIELDS}
+    predicate.update({
+        "stage": stage, "role": role, "person": person, "decision": decision,
+        "targets": sorted(binding.get("targets") or []),
+        "issued_at": _iso(issued_at or utcnow()), "not_before": _iso(not_before), "not_after": _iso(not_after),
+        "nonce": nonce or uuid.uuid4().hex,
+    })
+    if binding.get("plan_digest"):
+        predicate["plan_digest"] = {"sha256": binding["plan_digest"]}
+    if reason:
+        predicate["reason"] = reason
+    if planned_start:
+        predicate["planned_start"] = _iso(planned_start)
+    return {"_type": STATEMENT_TYPE, "subject": subject, "predicateType": PREDICATE_TYPE, "predicate": predicate}
+
+
+def _iso(value):
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def sign_statement(statement, private_key):
+    payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return dsse.sign_envelope(payload, private_key)
+
+
+# ---- reading evidence -----------------------------------------------------------------------
+
+def _envelopes_in(data, source):
+    if isinstance(data, dict) and "envelopes" in data and isinstance(data["envelopes"], list):
+        data = data["envelopes"]
+    items = data if isinstance(data, list) else [data]
+    out = []
+    for i, item in enumerate(items):
+        env = dict(item) if isinstance(item, dict) else {"_invalid": item}
+        env["_source"] = source if len(items) == 1 else f"{source}#{i}"
+        out.append(env)
+    return out
+
+
+def load_evidence(path):
+    """Envelopes of an evidence bundle: a folder of ``*.json`` files, or one JSON file holding an
+    envelope, a list of envelopes, or ``{"envelopes": [...]}``. Each gets a ``_source`` key."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        files = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".json"))
+        if not files:
+            raise ApprovalError(f"evidence folder {path} holds no *.json envelopes; put the signed approvals "
+                                "(`prodgate approve --out`) there or set prodgate_evidence")
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        raise ApprovalError(f"evidence {path} does not exist; set prodgate_evidence to the folder or JSON file of signed approvals")
+    envelopes = []
+    for name in files:
+        try:
+            with open(name, "r", encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as exc:
+            envelopes.append({"_invalid": str(exc), "_source": os.path.basename(name)})
+            continue
+        envelopes.extend(_envelopes_in(data, os.path.basename(name)))
+    return envelopes
+
+
+# ---- verified approvals and the report ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Approval:  # pylint: disable=too-many-instance-attributes
+    """One verified approval. Attribute access, and ``a["stage"]`` / ``a.get("reason")`` too."""
+    stage: str
+    role: str
+    person: str
+    key_id: str
+    issued_at: object
+    not_before: object
+    not_after: object
+    nonce: str
+    change_id: str
+    decision: str = "approve"
+    reason: str = None
+    planned_start: object = None
+    plan_digest: str = None
+    source: str = None
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+    def get(self, name, default=None):
+        return getattr(self, name, default)
+
+    def as_dict(self):
+        out = {}
+        for name in ("stage", "role", "person", "key_id", "issued_at", "not_before", "not_after", "nonce",
+                     "change_id", "decision", "reason", "planned_start", "plan_digest", "source"):
+            value = getattr(self, name)
+            out[name] = value.isoformat() if hasattr(value, "isoformat") else value
+        return out
+
+
+@dataclass
+class EvidenceReport:  # pylint: disable=too-many-instance-attributes
+    required_stages: list = field(default_factory=list)
+    valid: list = field(default_factory=list)
+    counted: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    envelope_problems: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    implementers: list = field(default_factory=list)
+    supervisor: str = None
+    launcher: str = None
+
+    @property
+    def ok(self):
+        return not self.problems and bool(self.required_stages)
+
+
+def _normalise_binding(binding):
+    b = dict(binding)
+    for name in ("change_id", "system", "environment", "change_type"):
+        if not b.get(name):
+            raise ApprovalError(f"the run does not say its {name}; set prodgate_{name} (or the gate's {name} option)")
+    b["artifacts"] = sorted({artifact_digest(a) for a in b.get("artifacts") or []})
+    b["targets"] = sorted({str(t) for t in b.get("targets") or []})
+    if b.get("plan_digest"):
+        b["plan_digest"] = artifact_digest(b["plan_digest"])
+    return b
+
+
+def _targets_covered(wanted, allowed):
+    """Hosts of ``wanted`` (a set) not covered by ``allowed`` (names or glob patterns)."""
+    exact = {t for t in allowed if not any(c in t for c in "*?[")}
+    rest = wanted - exact
+    patterns = [t for t in allowed if t not in exact]
+    if rest and patterns:
+        rest = {h for h in rest if not any(fnmatch.fnmatchcase(h, p) for p in patterns)}
+    return rest
+
+
+def verify_envelope(policy, envelope, binding, now):  # pylint: disable=too-many-return-statements,too-many-branches
+    """(Approval or None, problem string or None) for one envelope. ``binding`` must be normalised."""
+    source = envelope.get("_source", "envelope") if isinstance(envelope, dict) else "envelope"
+    where = f"evidence {source}"
+    if "_invalid" in envelope:
+        return None, f"{where}: not a DSSE envelope ({envelope['_invalid']}); replace it with the file `prodgate approve` wrote"
+    try:
+        payload_type, payload, sigs = dsse.parse_envelope(envelope)
+    except ValueError as exc:
+        return None, f"{where}: malformed DSSE envelope ({exc}); replace it with the file `prodgate approve` wrote"
+    if payload_type != dsse.INTOTO_PAYLOAD_TYPE:
+        return None, f"{where}: payloadType {payload_type!r} is not {dsse.INTOTO_PAYLOAD_TYPE}; only prodgate approvals are evidence"
+    known = [(kid, sig, policy.keys[kid]) for kid, sig in sigs if kid in policy.keys]
+    if not known:
+        kids = ", ".join(k[:16] for k, _ in sigs)
+        return None, (f"{where}: signed by unknown key {kids}; the key is not in the policy's people, "
+                      "add the signer's public key to the policy (and re-sign it) or use a listed key")
+    good = [pk for kid, sig, pk in known if dsse.verify_signature(pk.public_key, payload_type, payload, sig)]
+    if not good:
+        return None, (f"{where}: signature does not verify (forged or altered after signing) for key "
+                      f"{known[0][0][:16]} of {known[0][2].person}; ask the approver to sign again with `prodgate approve`")
+    key = good[0]
+    if key.revoked:
+        return None, (f"{where}: key {key.keyid[:16]} of {key.person} is revoked in the policy; "
+                      f"{key.person} must sign again with a current key")
+    try:
+        statement = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, f"{where}: signed payload is not JSON; re-sign with `prodgate approve`"
+    try:
+        return _check_statement(policy, statement, binding, now, key, where, source)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return None, f"{where}: statement is malformed ({exc}); re-sign with `prodgate approve`"
+
+
+def _check_statement(policy, statement, binding, now, key, where, source):  # pylint: disable=too-many-locals,too-many-return-statements,too-many-branches
+    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
+        return None, f"{where}: payload is not an in-toto Statement v1; re-sign with `prodgate approve`"
+    if statement.get("predicateType") != PREDICATE_TYPE:
+        return None, f"{where}: predicateType {statement.get('predicateType')!r} is not {PREDICATE_TYPE}"
+    pred = statement["predicate"]
+    if not isinstance(pred, dict):
+        raise ValueError("predicate is not an object")
+    person, role, stage = pred["person"], pred["role"], pred["stage"]
+    who = f"{where} ({stage} by {person} as {role})"
+    if person != key.person:
+        return None, f"{who}: signed with a key of {key.person}, not of {person}; each person signs with their own key"
+    holder = policy.people.get(person, {})
+    if role not in holder.get("roles", []):
+        return None, f"{who}: {person} does not hold role {role} in the policy; sign with a role you hold"
+    if stage not in policy.rules["stages"]:
+        return None, f"{who}: unknown stage {stage!r}; use one of [{', '.join(policy.rules['stages'])}]"
+    if role not in policy.stage_roles(stage):
+        return None, f"{who}: role {role} does not sign stage {stage} (it is signed by {policy.stage_roles(stage)})"
+    for name in BINDING_FIELDS:
+        if pred.get(name) != binding.get(name):
+            return None, (f"{who}: approves {name} {pred.get(name)!r} but this run is {name} {binding.get(name)!r}; "
+                          "an approval is valid only for the change it names")
+    digests = set()
+    for subj in statement["subject"]:
+        digests.add(str(subj["digest"]["sha256"]).lower())
+    missing = [d for d in binding["artifacts"] if d not in digests]
+    if missing:
+        return None, (f"{who}: does not approve artifact sha256:{missing[0]} that this run deploys "
+                      f"(approved: {', '.join('sha256:' + d[:16] for d in sorted(digests))}); "
+                      "check prodgate_artifacts or have the release re-approved")
+    if binding.get("plan_digest"):
+        got = (pred.get("plan_digest") or {}).get("sha256")
+        if got != binding["plan_digest"]:
+            return None, f"{who}: approves plan sha256:{str(got)[:16]} but this run's plan is sha256:{binding['plan_digest'][:16]}"
+    targets = pred["targets"]
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise ValueError("targets is not a list of host names")
+    uncovered = _targets_covered(binding["_target_set"], targets)
+    if uncovered:
+        sample = ", ".join(sorted(uncovered)[:5])
+        return None, f"{who}: does not cover target host(s) {sample} ({len(uncovered)} in all); approve the run's targets or --limit the run"
+    issued = parse_time(pred["issued_at"], "issued_at")
+    not_before = parse_time(pred["not_before"], "not_before")
+    not_after = parse_time(pred["not_after"], "not_after")
+    if now < not_before:
+        return None, f"{who}: not valid before {pred['not_before']} (now {now.isoformat(timespec='seconds')}); wait or re-sign"
+    if now >= not_after:
+        return None, f"{who}: expired at {pred['not_after']}; ask {person} to sign a new approval"
+    if issued > now + CLOCK_SKEW or issued > not_after:
+        return None, f"{who}: issued_at {pred['issued_at']} is in the future or after not_after; re-sign with a correct clock"
+    nonce = pred["nonce"]
+    if not isinstance(nonce, str) or not NONCE_RE.match(nonce):
+        return None, f"{who}: nonce {nonce!r} is not 16-128 characters of [A-Za-z0-9_-]; re-sign with `prodgate approve`"
+    decision = pred.get("decision", "approve")
+    if decision not in ("approve", "reject"):
+        return None, f"{who}: decision {decision!r} is neither approve nor reject"
+    reason = pred.get("reason")
+    if stage == EMERGENCY_STAGE:
+        if not isinstance(reason, str) or not reason.strip():
+            return None, f"{who}: an emergency override needs a reason; re-sign with --reason"
+        hours = policy.emergency.get("max_validity_hours", 24)
+        if not_after - not_before > timedelta(hours=hours):
+            return None, f"{who}: an emergency override may be valid for at most {hours} hours; re-sign with a shorter window"
+    planned = pred.get("planned_start")
+    approval = Approval(
+        stage=stage, role=role, person=person, key_id=key.keyid, issued_at=issued, not_before=not_before,
+        not_after=not_after, nonce=nonce, change_id=pred["change_id"], decision=decision, reason=reason,
+        planned_start=parse_time(planned, "planned_start") if planned else None,
+        plan_digest=(pred.get("plan_digest") or {}).get("sha256"), source=source)
+    return approval, None
+
+
+def verify_evidence(policy, envelopes, binding, now=None, ledger=None):
+    """Verify ``envelopes`` for the change in ``binding``; returns an :class:`EvidenceReport`.
+
+    ``binding`` keys: change_id, system, environment, change_type, version, artifacts (sha256
+    digests or files), targets (host names), and optionally plan_digest, implementers (person
+    ids), supervisor (person id), launcher (login or person id), emergency (bool).
+    ``ledger`` (a :class:`prodgate.ledger.Ledger`) adds the replay and completed-change checks.
+    """
+    now = now or utcnow()
+    report = EvidenceReport()
+    try:
+        binding = _normalise_binding(binding)
+        report.required_stages = policy.required_stages(binding["system"], binding["change_type"], binding["environment"],
+                                                        emergency=bool(binding.get("emergency")))
+    except ApprovalError as exc:
+        report.problems.append(str(exc))
+        return report
+    binding["_target_set"] = set(binding["targets"])
+    if policy.requires_artifacts(binding["change_type"]) and not binding["artifacts"]:
+        report.problems.append(f"change type {binding['change_type']} deploys a release but the run names no artifact; "
+                               "set prodgate_artifacts to the package file(s) or their sha256 (Art. 8)")
+    if not binding["targets"]:
+        report.problems.append("the run has no target hosts to bind the approvals to; run the gate in a play on the change's hosts")
+    seen_nonces = {}
+    for envelope in envelopes:
+        approval, problem = verify_envelope(policy, envelope, binding, now)
+        if problem:
+            report.envelope_problems.append(problem)
+            continue
+        if approval.nonce in seen_nonces:
+            report.envelope_problems.append(f"evidence {approval.source}: nonce {approval.nonce} also used by {seen_nonces[approval.nonce]}; "
+                                            "every approval carries its own nonce, remove the copy")
+            continue
+        seen_nonces[approval.nonce] = approval.source
+        report.valid.append(approval)
+    if ledger is not None:
+        _check_ledger(report, ledger, binding["change_id"])
+    report.problems.extend(report.envelope_problems)
+    _check_requirements(policy, report, binding)
+    return report
+
+
+def _check_ledger(report, ledger, change_id):
+    done = ledger.completion(change_id)
+    if done:
+        report.problems.append(f"change {change_id} already completed at {done[0]}; a completed change cannot run again "
+                               "(replay refused): open a new change with a new change id and new approvals")
+    used = ledger.consumed([a.nonce for a in report.valid])
+    if used:
+        keep = []
+        for approval in report.valid:
+            if approval.nonce in used:
+                change, when = used[approval.nonce]
+                report.envelope_problems.append(
+                    f"evidence {approval.source} ({approval.stage} by {approval.person}): replay refused, nonce {approval.nonce} "
+                    f"was already consumed by change {change} at {when}; approvals are single-use, sign a new one")
+            else:
+                keep.append(approval)
+        report.valid = keep
+
+
+def _stage_candidates(policy, role, exclude):
+    return sorted(pid for pid, p in policy.people.items()
+                  if role in p.get("roles", []) and pid not in exclude
+                  and any(not k.get("revoked") for k in p.get("keys", [])))
+
+
+def _approve_hint(stage, role, binding):
+    return (f"sign with `prodgate approve --stage {stage} --role {role} --change-id {binding['change_id']} "
+            f"--system {binding['system']} --environment {binding['environment']} ...`")
+
+
+def _check_requirements(policy, report, binding):  # pylint: disable=too-many-locals,too-many-branches,too-many-statements
+    required = report.required_stages
+    approvals = [a for a in report.valid if a.stage in required]
+    for a in approvals:
+        if a.decision == "reject":
+            report.problems.append(f"stage {a.stage}: {a.person} ({a.role}) signed a rejection"
+                                   f"{': ' + a.reason if a.reason else ''}; the change cannot go ahead as approved")
+    approvals = [a for a in approvals if a.decision == "approve"]
+    report.counted = approvals
+    by_stage_role = {}
+    for a in approvals:
+        by_stage_role.setdefault((a.stage, a.role), {}).setdefault(a.person, []).append(a)
+    thresholds = policy.roles
+    completion = {}
+    for stage in required:
+        if stage == EMERGENCY_STAGE:
+            emergency = policy.emergency
+            people = {}
+            for role in emergency["authorisers"]:
+                people.update(by_stage_role.get((stage, role), {}))
+            need = emergency["threshold"]
+            status = "ok" if len(people) >= need else f"missing {need - len(people)}"
+            report.rows.append({"stage": stage, "role": "|".join(emergency["authorisers"]), "need": need,
+                                "present": sorted(people), "status": status})
+            if len(people) < need:
+                cands = sorted({c for r in emergency["authorisers"] for c in _stage_candidates(policy, r, people)})
+                report.problems.append(f"stage {stage}: emergency override is missing: need {need} of [{', '.join(cands)}] "
+                                       f"with a reason; sign with `prodgate approve --stage {stage} --reason ...`")
+            continue
+        stage_done = []
+        for role in policy.stage_roles(stage):
+            people = by_stage_role.get((stage, role), {})
+            need = thresholds.get(role, 1)
+            report.rows.append({"stage": stage, "role": role, "need": need, "present": sorted(people),
+                                "status": "ok" if len(people) >= need else f"missing {need - len(people)}"})
+            if len(people) < need:
+                cands = _stage_candidates(policy, role, people)
+                have = f" (have {len(people)}: {', '.join(sorted(people))})" if people else ""
+                article = " (Art. 27: two implementers and the supervisor on site)" if stage in ACK_STAGES else ""
+                report.problems.append(f"stage {stage}: approval for role {role} is missing: need {need} of "
+                                       f"[{', '.join(cands)}]{have}{article}; {_approve_hint(stage, role, binding)}")
+                stage_done = None
+            elif stage_done is not None:
+                firsts = sorted(min(x.issued_at for x in lst) for lst in people.values())
+                stage_done.append(firsts[need - 1])
+        if stage_done:
+            completion[stage] = max(stage_done)
+    _check_order(policy, report, approvals, completion)
+    _check_separation(report, approvals)
+    _check_team(policy, report, approvals, binding)
+
+
+def _check_order(policy, report, approvals, completion):
+    ordered = [s for s in policy.rules["stage_order"] if s in report.required_stages]
+    for earlier, later in zip(ordered, ordered[1:]):
+        if earlier not in completion:
+            continue
+        too_early = [a for a in approvals if a.stage == later and a.issued_at < completion[earlier]]
+        for a in too_early:
+            report.problems.append(
+                f"stage order: {later} was signed by {a.person} at {a.issued_at.isoformat()} before {earlier} was complete "
+                f"({completion[earlier].isoformat()}); {earlier} must be approved first (Art. 20), {a.person} must sign {later} again")
+
+
+def _check_separation(report, approvals):
+    roles_of = {}
+    for a in approvals:
+        roles_of.setdefault(a.person, {}).setdefault(a.role, set()).add(a.stage)
+    ack_roles = {a.role: a.stage for a in approvals if a.stage in ACK_STAGES}
+    for person, roles in sorted(roles_of.items()):
+        if len(roles) < 2:
+            continue
+        desc = ", ".join(f"{r} ({'/'.join(sorted(s))})" for r, s in sorted(roles.items()))
+        acks = sorted(r for r in roles if r in ack_roles)
+        if "implementer_ack" in {ack_roles[r] for r in acks} and len(roles) > len(acks):
+            report.problems.append(f"separation of duties: {person} is an implementer and also an approver: {desc}; "
+                                   "implementers, approvers and the supervisor must be distinct people (Art. 27); "
+                                   "have another holder of the approver role sign")
+        elif len(acks) == 2 or (acks and len(roles) > len(acks)):
+            report.problems.append(f"separation of duties: {person} is on the implementation team and also counts for another role: {desc}; "
+                                   "implementers, approvers and the supervisor must be distinct people (Art. 27)")
+        else:
+            report.problems.append(f"separation of duties: {person} counts for two roles: {desc}; nobody may count "
+                                   "for two roles in one change; have another holder of one of these roles sign")
+
+
+def _resolve_person(policy, login):
+    if login in policy.people:
+        return login
+    for pid, person in policy.people.items():
+        if login in (person.get("logins") or []):
+            return pid
+    return None
+
+
+def _check_team(policy, report, approvals, binding):
+    implementers = sorted({a.person for a in approvals if a.stage == "implementer_ack"})
+    supervisors = sorted({a.person for a in approvals if a.stage == "supervisor_ack"})
+    report.implementers = implementers
+    report.supervisor = supervisors[0] if supervisors else None
+    needs_team = "implementer_ack" in report.required_stages
+    declared = binding.get("implementers") or []
+    for person in declared:
+        if person not in implementers:
+            report.problems.append(f"declared implementer {person} (prodgate_implementers) has no valid implementer_ack; "
+                                   f"{person} signs with `prodgate approve --stage implementer_ack --role it_ops ...`")
+    if declared:
+        for person in implementers:
+            if person not in declared:
+                report.problems.append(f"{person} acknowledged as implementer but is not in prodgate_implementers {sorted(declared)}; "
+                                       "list the real implementation team")
+    supervisor = binding.get("supervisor")
+    if supervisor and supervisor not in supervisors:
+        report.problems.append(f"declared supervisor {supervisor} (prodgate_supervisor) has no valid supervisor_ack; "
+                               f"{supervisor} signs with `prodgate approve --stage supervisor_ack --role ops_supervisor ...`")
+    launcher = binding.get("launcher")
+    if launcher is not None and needs_team:
+        person = _resolve_person(policy, launcher)
+        report.launcher = person or launcher
+        if person not in implementers:
+            report.problems.append(
+                f"launcher {launcher} is not one of the implementers [{', '.join(implementers)}]: the change must be launched "
+                "by one of the implementers who acknowledged it (Art. 27); launch it as one of them (AWX user or local user), "
+                "or map the login to a person with `logins:` in the policy")
+
+
+# ---- the gate -------------------------------------------------------------------------------
+
+def run_gate(policy, envelopes, binding, ledger, now=None, consume=True, job_id=None):
+    """The gate's decision: a result dict when the change may proceed, else ApprovalError listing
+    every problem. With ``consume`` the approvals' nonces are recorded as used (single-use)."""
+    report = verify_evidence(policy, envelopes, binding, now=now, ledger=ledger)
+    if not report.ok:
+        problems = report.problems or ["no stage is required: check the policy's change types"]
+        raise GateRefused(problems, report)
+    if consume:
+        ledger.consume([a.nonce for a in report.counted], binding["change_id"], job_id=job_id)
+    return {
+        "change_id": binding["change_id"],
+        "required_stages": report.required_stages,
+        "approvals": [{k: v for k, v in a.as_dict().items() if k in ("stage", "role", "person", "issued_at", "key_id", "nonce", "reason")}
+                      for a in report.counted],
+        "implementers": report.implementers,
+        "supervisor": report.supervisor,
+        "launcher": report.launcher,
+        "policy_version": policy.version,
+        "consumed": bool(consume),
+    }
+
+
+class GateRefused(ApprovalError):
+    """The gate refused: ``problems`` lists every missing or invalid item with its fix."""
+
+    def __init__(self, problems, report=None):
+        self.problems = list(problems)
+        self.report = report
+        super().__init__(f"approval gate refused the change ({len(self.problems)} problem(s)): " + " | ".join(self.problems))

@@ -1,0 +1,610 @@
+"""The signed policy file: systems catalogue, people and keys, roles, the Art. 20 matrix.
+
+``load_policy(path)`` is the one way to read a policy: it parses the YAML, checks that the
+governance keys signed it (threshold, TUF-style), that it has not expired, and validates it
+against the schema below; every refusal is a :class:`PolicyError` naming the file, the path
+inside it and the fix. Sections owned by other parts of prodgate (``freeze_windows``,
+``calendar``, ``lead_time_working_days``, ``register``) are signed with the rest but passed
+through untouched (``policy.raw`` and the convenience attributes).
+
+Signing: the body is the whole document without its ``signatures`` list, serialised as
+canonical JSON (sorted keys, no spaces, UTF-8) and signed with DSSE's pre-authentication
+encoding under payload type ``application/vnd.prodgate.policy+json``. YAML timestamps are
+kept as strings so that the signed bytes do not depend on the YAML library.
+"""
+import copy
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import yaml
+
+from . import dsse
+from .errors import ApprovalError, PolicyError
+
+POLICY_SCHEMA = "prodgate/policy/v1"
+POLICY_PAYLOAD_TYPE = "application/vnd.prodgate.policy+json"
+CATEGORIES = ("it_infrastructure", "it_management", "core_business", "customer_service",
+              "market_support", "decision_support", "public_services")
+SYSTEM_TYPES = ("product", "custom")
+ROLES = ("it_ops", "it_pm", "it_head", "business_owner", "risk_compliance", "coo",
+         "president_office", "ops_supervisor", "vendor", "review_panel")
+CHANGE_TYPES = ("initial_go_live", "version_update", "routine", "non_routine", "maintenance", "environment")
+ACK_STAGES = ("implementer_ack", "supervisor_ack")
+EMERGENCY_STAGE = "emergency_override"
+FOREIGN_SECTIONS = ("freeze_windows", "calendar", "lead_time_working_days", "register")
+OWN_SECTIONS = ("schema", "version", "expires", "governance", "systems", "people", "roles", "stages",
+                "stage_order", "go_live_matrix", "change_types", "environments", "emergency", "signatures")
+MERGED_SECTIONS = ("roles", "go_live_matrix")
+REPLACED_SECTIONS = ("stages", "stage_order", "change_types", "environments", "emergency")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+FIX_SIGN = "fix it and re-sign with `prodgate policy sign`"
+
+
+class _Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+    """SafeLoader that keeps timestamps as strings: the signed bytes must not depend on parsing."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_time(value, where):
+    """ISO-8601 with an offset -> aware datetime, or a ValueError naming ``where``."""
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: expected an ISO-8601 timestamp string with offset, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{where}: {value!r} is not an ISO-8601 timestamp (e.g. 2026-03-02T09:00:00+08:00)") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{where}: {value!r} has no UTC offset; add one, e.g. +08:00")
+    return parsed
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def canonical_json(data):
+    try:
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(f"policy contains a value that is not plain JSON data ({exc}); use strings, numbers, lists and maps") from None
+
+
+def read_policy_document(path):
+    """Parse the YAML (no verification) -> dict."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            doc = yaml.load(handle, Loader=_Loader)  # nosec B506 - _Loader is a SafeLoader
+    except OSError as exc:
+        raise PolicyError(f"policy {path} cannot be read: {exc.strerror}; set prodgate_policy to the signed policy file") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy {path} is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise PolicyError(f"policy {path}: the document must be a mapping with schema: {POLICY_SCHEMA}")
+    return doc
+
+
+def policy_body(doc):
+    return {k: v for k, v in doc.items() if k != "signatures"}
+
+
+def signing_bytes(doc):
+    return dsse.pae(POLICY_PAYLOAD_TYPE, canonical_json(policy_body(doc)))
+
+
+def sign_document(doc, private_key):
+    """Add (or replace) the signature of ``private_key`` on ``doc``; returns the key id."""
+    keyid = dsse.keyid_of(dsse.public_key_hex(private_key.public_key()))
+    sig = dsse.b64encode(private_key.sign(signing_bytes(doc)))
+    sigs = [s for s in (doc.get("signatures") or []) if isinstance(s, dict) and s.get("keyid") != keyid]
+    sigs.append({"keyid": keyid, "sig": sig})
+    doc["signatures"] = sigs
+    return keyid
+
+
+def dump_document(doc):
+    """YAML text of a policy document (signatures last)."""
+    body = policy_body(doc)
+    text = yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120)
+    if doc.get("signatures"):
+        text += yaml.safe_dump({"signatures": doc["signatures"]}, sort_keys=False, width=200)
+    return text
+
+
+def load_defaults():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "policy_defaults.yml")
+    with open(path, "r", encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_Loader)  # nosec B506
+
+
+_DEFAULTS = None
+
+
+def defaults():
+    global _DEFAULTS  # pylint: disable=global-statement
+    if _DEFAULTS is None:
+        _DEFAULTS = load_defaults()
+    return copy.deepcopy(_DEFAULTS)
+
+
+def effective_rules(doc):
+    """The approval rules in force: shipped defaults overridden by the policy's own sections."""
+    rules = defaults()
+    for section in REPLACED_SECTIONS:
+        if section in doc:
+            rules[section] = copy.deepcopy(doc[section])
+    for section in MERGED_SECTIONS:
+        if isinstance(doc.get(section), dict):
+            merged = rules.get(section) or {}
+            for key, value in doc[section].items():
+                if section == "go_live_matrix" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+                    merged[key] = {**merged[key], **value}
+                else:
+                    merged[key] = value
+            rules[section] = merged
+    return rules
+
+
+# ---- schema ---------------------------------------------------------------------------------
+
+class _Checker:
+    """Collects schema problems as 'path: what is wrong; fix'."""
+
+    def __init__(self):
+        self.problems = []
+
+    def add(self, path, message, fix=FIX_SIGN):
+        self.problems.append(f"{path}: {message}; {fix}")
+
+    def typed(self, value, kind, path, what):
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok:
+            self.add(path, f"expected {what}, got {type(value).__name__} {value!r}"[:200])
+        return ok
+
+    def ident(self, value, path):
+        if self.typed(value, str, path, "an identifier string") and not ID_RE.match(value):
+            self.add(path, f"{value!r} is not a valid identifier (letters, digits, . _ -)")
+            return False
+        return isinstance(value, str)
+
+    def one_of(self, value, allowed, path):
+        if value not in allowed:
+            self.add(path, f"{value!r} is not one of [{', '.join(allowed)}]")
+            return False
+        return True
+
+    def ident_list(self, value, path, allowed=None):
+        if not self.typed(value, list, path, "a list"):
+            return []
+        out = []
+        for i, item in enumerate(value):
+            if self.ident(item, f"{path}[{i}]") and (allowed is None or self.one_of(item, allowed, f"{path}[{i}]")):
+                out.append(item)
+        return out
+
+
+def _check_governance(chk, gov, path="governance"):
+    if not chk.typed(gov, dict, path, "a mapping with threshold and keys"):
+        return
+    threshold = gov.get("threshold")
+    if chk.typed(threshold, int, f"{path}.threshold", "an integer >= 1") and threshold < 1:
+        chk.add(f"{path}.threshold", "must be at least 1")
+    keys = gov.get("keys")
+    if not chk.typed(keys, list, f"{path}.keys", "a list of governance keys"):
+        return
+    for i, key in enumerate(keys):
+        kpath = f"{path}.keys[{i}]"
+        if not chk.typed(key, dict, kpath, "a mapping with holder and public_key"):
+            continue
+        chk.typed(key.get("holder"), str, f"{kpath}.holder", "the name of the key holder")
+        _check_public_key(chk, key, kpath)
+    if isinstance(threshold, int) and not isinstance(threshold, bool) and threshold > len(keys):
+        chk.add(f"{path}.threshold", f"{threshold} is more than the {len(keys)} governance keys listed")
+
+
+def _check_public_key(chk, key, kpath):
+    pub = key.get("public_key")
+    if not (isinstance(pub, str) and HEX64_RE.match(pub)):
+        chk.add(f"{kpath}.public_key", "expected 64 lowercase hex characters (an Ed25519 public key)",
+                "copy the public_key printed by `prodgate keys generate`")
+        return
+    if "keyid" in key and key["keyid"] != dsse.keyid_of(pub):
+        chk.add(f"{kpath}.keyid", f"does not match the public key (expected {dsse.keyid_of(pub)})",
+                "remove keyid or correct it")
+
+
+def validate_document(doc):
+    """Schema problems of a policy document (empty list when valid)."""
+    chk = _Checker()
+    for key in doc:
+        if key not in OWN_SECTIONS and key not in FOREIGN_SECTIONS and not str(key).startswith("x_"):
+            chk.add(str(key), "unknown top-level section", "remove it or correct its spelling (extensions start with x_)")
+    if doc.get("schema") != POLICY_SCHEMA:
+        chk.add("schema", f"expected {POLICY_SCHEMA!r}, got {doc.get('schema')!r}")
+    version = doc.get("version")
+    if chk.typed(version, int, "version", "an integer >= 1") and version < 1:
+        chk.add("version", "must be at least 1")
+    try:
+        parse_time(doc.get("expires"), "expires")
+    except ValueError as exc:
+        chk.add("expires", str(exc).split(": ", 1)[1])
+    _check_governance(chk, doc.get("governance"))
+    _check_foreign(chk, doc)
+    rules = effective_rules(doc)
+    roles = _check_roles(chk, rules.get("roles"))
+    stages = _check_stages(chk, rules, roles)
+    _check_matrix(chk, rules.get("go_live_matrix"), stages)
+    _check_change_types(chk, rules.get("change_types"), stages)
+    envs = _check_environments(chk, rules.get("environments"))
+    _check_emergency(chk, rules.get("emergency"), roles, stages)
+    _check_systems(chk, doc.get("systems"), envs)
+    _check_people(chk, doc.get("people"), roles)
+    sigs = doc.get("signatures", [])
+    if chk.typed(sigs, list, "signatures", "a list"):
+        for i, sig in enumerate(sigs):
+            if not (isinstance(sig, dict) and isinstance(sig.get("keyid"), str) and isinstance(sig.get("sig"), str)):
+                chk.add(f"signatures[{i}]", "expected {keyid, sig}", "re-sign with `prodgate policy sign`")
+    return chk.problems
+
+
+def _check_foreign(chk, doc):
+    # Owned by the calendar and register code; only their outer type is checked here.
+    if "freeze_windows" in doc:
+        chk.typed(doc["freeze_windows"], list, "freeze_windows", "a list")
+    if "calendar" in doc:
+        chk.typed(doc["calendar"], dict, "calendar", "a mapping")
+    if "register" in doc:
+        chk.typed(doc["register"], dict, "register", "a mapping")
+    if "lead_time_working_days" in doc:
+        value = doc["lead_time_working_days"]
+        if chk.typed(value, int, "lead_time_working_days", "an integer >= 0") and value < 0:
+            chk.add("lead_time_working_days", "must not be negative")
+
+
+def _check_roles(chk, roles):
+    if not chk.typed(roles, dict, "roles", "a mapping role -> {threshold}"):
+        return {}
+    out = {}
+    for name, spec in roles.items():
+        path = f"roles.{name}"
+        if not chk.ident(name, path):
+            continue
+        if not chk.typed(spec, dict, path, "a mapping with threshold"):
+            continue
+        threshold = spec.get("threshold")
+        if chk.typed(threshold, int, f"{path}.threshold", "an integer >= 1"):
+            if threshold < 1:
+                chk.add(f"{path}.threshold", "must be at least 1")
+            else:
+                out[name] = threshold
+    return out
+
+
+def _check_stages(chk, rules, roles):
+    stages = rules.get("stages")
+    if not chk.typed(stages, dict, "stages", "a mapping stage -> {roles}"):
+        return set()
+    for name, spec in stages.items():
+        path = f"stages.{name}"
+        if not chk.ident(name, path) or not chk.typed(spec, dict, path, "a mapping with roles"):
+            continue
+        for i, role in enumerate(chk.ident_list(spec.get("roles"), f"{path}.roles")):
+            if role not in roles:
+                chk.add(f"{path}.roles[{i}]", f"role {role!r} has no entry under roles", "add it under roles with a threshold")
+        if name != EMERGENCY_STAGE and not spec.get("roles"):
+            chk.add(f"{path}.roles", "a stage needs at least one role")
+    for stage in ACK_STAGES + (EMERGENCY_STAGE,):
+        if stage not in stages:
+            chk.add(f"stages.{stage}", "this stage is required by the gate (Art. 27 / emergency rules)")
+    order = rules.get("stage_order")
+    for i, stage in enumerate(chk.ident_list(order, "stage_order")):
+        if stage not in stages:
+            chk.add(f"stage_order[{i}]", f"unknown stage {stage!r}")
+    return set(stages)
+
+
+def _check_matrix(chk, matrix, stages):
+    if not chk.typed(matrix, dict, "go_live_matrix", "a mapping category -> type -> {first, upgrade}"):
+        return
+    for cat in CATEGORIES:
+        if cat not in matrix:
+            chk.add(f"go_live_matrix.{cat}", "missing category (Art. 20)")
+    for cat, per_type in matrix.items():
+        if not chk.one_of(cat, CATEGORIES, f"go_live_matrix.{cat}") or not chk.typed(per_type, dict, f"go_live_matrix.{cat}", "a mapping"):
+            continue
+        for typ in SYSTEM_TYPES:
+            spec = per_type.get(typ)
+            path = f"go_live_matrix.{cat}.{typ}"
+            if not chk.typed(spec, dict, path, "a mapping with first and upgrade"):
+                continue
+            for path_name in ("first", "upgrade"):
+                for i, stage in enumerate(chk.ident_list(spec.get(path_name), f"{path}.{path_name}")):
+                    if stage not in stages:
+                        chk.add(f"{path}.{path_name}[{i}]", f"unknown stage {stage!r}")
+
+
+def _check_change_types(chk, types, stages):
+    if not chk.typed(types, dict, "change_types", "a mapping"):
+        return
+    for name, spec in types.items():
+        path = f"change_types.{name}"
+        if not chk.ident(name, path) or not chk.typed(spec, dict, path, "a mapping"):
+            continue
+        if "matrix" in spec:
+            chk.one_of(spec["matrix"], ("first", "upgrade"), f"{path}.matrix")
+        for i, stage in enumerate(chk.ident_list(spec.get("stages", []), f"{path}.stages")):
+            if stage not in stages:
+                chk.add(f"{path}.stages[{i}]", f"unknown stage {stage!r}")
+        if "requires_artifacts" in spec:
+            chk.typed(spec["requires_artifacts"], bool, f"{path}.requires_artifacts", "true or false")
+
+
+def _check_environments(chk, envs):
+    if not chk.typed(envs, dict, "environments", "a mapping name -> {production}"):
+        return set()
+    for name, spec in envs.items():
+        if chk.ident(name, f"environments.{name}") and chk.typed(spec, dict, f"environments.{name}", "a mapping"):
+            chk.typed(spec.get("production"), bool, f"environments.{name}.production", "true or false")
+    return set(envs)
+
+
+def _check_emergency(chk, emergency, roles, stages):
+    if not chk.typed(emergency, dict, "emergency", "a mapping"):
+        return
+    for i, role in enumerate(chk.ident_list(emergency.get("authorisers"), "emergency.authorisers")):
+        if role not in roles:
+            chk.add(f"emergency.authorisers[{i}]", f"role {role!r} has no entry under roles")
+    threshold = emergency.get("threshold")
+    if chk.typed(threshold, int, "emergency.threshold", "an integer >= 1") and threshold < 1:
+        chk.add("emergency.threshold", "must be at least 1")
+    for i, stage in enumerate(chk.ident_list(emergency.get("waives", []), "emergency.waives")):
+        if stage not in stages:
+            chk.add(f"emergency.waives[{i}]", f"unknown stage {stage!r}")
+        elif stage in ("go_live",) + ACK_STAGES:
+            chk.add(f"emergency.waives[{i}]", f"{stage} can never be waived (Art. 16, 18, 27)")
+    hours = emergency.get("max_validity_hours")
+    if chk.typed(hours, int, "emergency.max_validity_hours", "an integer >= 1") and hours < 1:
+        chk.add("emergency.max_validity_hours", "must be at least 1")
+
+
+def _check_systems(chk, systems, envs):
+    if not chk.typed(systems, list, "systems", "a list of systems (Art. 1-4 catalogue)"):
+        return
+    seen = set()
+    for i, system in enumerate(systems):
+        path = f"systems[{i}]"
+        if not chk.typed(system, dict, path, "a mapping"):
+            continue
+        sid = system.get("id")
+        if chk.ident(sid, f"{path}.id"):
+            if sid in seen:
+                chk.add(f"{path}.id", f"duplicate system id {sid!r}")
+            seen.add(sid)
+        chk.typed(system.get("name"), str, f"{path}.name", "a name")
+        chk.one_of(system.get("category"), CATEGORIES, f"{path}.category")
+        chk.one_of(system.get("type"), SYSTEM_TYPES, f"{path}.type")
+        chk.typed(system.get("owner_department"), str, f"{path}.owner_department", "the owning department")
+        for j, env in enumerate(chk.ident_list(system.get("environments"), f"{path}.environments")):
+            if env not in envs:
+                chk.add(f"{path}.environments[{j}]", f"environment {env!r} is not declared under environments")
+
+
+def _check_people(chk, people, roles):
+    if not chk.typed(people, list, "people", "a list of people"):
+        return
+    seen, keyids = set(), {}
+    for i, person in enumerate(people):
+        path = f"people[{i}]"
+        if not chk.typed(person, dict, path, "a mapping"):
+            continue
+        pid = person.get("id")
+        if chk.ident(pid, f"{path}.id"):
+            if pid in seen:
+                chk.add(f"{path}.id", f"duplicate person id {pid!r}")
+            seen.add(pid)
+        chk.typed(person.get("name"), str, f"{path}.name", "a name")
+        for j, role in enumerate(chk.ident_list(person.get("roles"), f"{path}.roles")):
+            if role not in roles:
+                chk.add(f"{path}.roles[{j}]", f"role {role!r} has no entry under roles")
+        if "logins" in person:
+            chk.ident_list(person["logins"], f"{path}.logins")
+        keys = person.get("keys")
+        if not chk.typed(keys, list, f"{path}.keys", "a list of public keys"):
+            continue
+        for j, key in enumerate(keys):
+            kpath = f"{path}.keys[{j}]"
+            if not chk.typed(key, dict, kpath, "a mapping with public_key"):
+                continue
+            _check_public_key(chk, key, kpath)
+            if "revoked" in key:
+                chk.typed(key["revoked"], bool, f"{kpath}.revoked", "true or false")
+            pub = key.get("public_key")
+            if isinstance(pub, str) and HEX64_RE.match(pub):
+                kid = dsse.keyid_of(pub)
+                if kid in keyids and keyids[kid] != pid:
+                    chk.add(kpath, f"the same key is also listed for {keyids[kid]}", "each key belongs to exactly one person")
+                keyids[kid] = pid
+
+
+# ---- the loaded policy ----------------------------------------------------------------------
+
+@dataclass
+class PersonKey:
+    keyid: str
+    person: str
+    public_key: object
+    revoked: bool = False
+
+
+@dataclass
+class Policy:  # pylint: disable=too-many-instance-attributes
+    """A verified policy. ``raw`` is the whole document as signed (including others' sections)."""
+    path: str
+    raw: dict
+    version: int
+    expires: datetime
+    systems: dict
+    people: dict
+    keys: dict
+    rules: dict
+    signed_by: list = field(default_factory=list)
+    pinned: bool = False
+
+    @property
+    def freeze_windows(self):
+        return self.raw.get("freeze_windows", [])
+
+    @property
+    def calendar(self):
+        return self.raw.get("calendar", {})
+
+    @property
+    def lead_time_working_days(self):
+        return self.raw.get("lead_time_working_days", 3)
+
+    @property
+    def register(self):
+        return self.raw.get("register", {})
+
+    @property
+    def roles(self):
+        return {name: spec["threshold"] for name, spec in self.rules["roles"].items()}
+
+    @property
+    def emergency(self):
+        return self.rules["emergency"]
+
+    def stage_roles(self, stage):
+        if stage == EMERGENCY_STAGE:
+            return list(self.rules["emergency"]["authorisers"])
+        return list(self.rules["stages"][stage]["roles"])
+
+    def is_production(self, environment):
+        return bool(self.rules["environments"].get(environment, {}).get("production", True))
+
+    def system(self, system_id):
+        try:
+            return self.systems[system_id]
+        except KeyError:
+            raise ApprovalError(f"system {system_id!r} is not in the policy's systems catalogue ({self.path}); "
+                                "use one of [" + ", ".join(sorted(self.systems)) + "] or add it to the policy and re-sign") from None
+
+    def required_stages(self, system_id, change_type, environment, emergency=False):
+        """Stages this change needs, in stage order, then the Art. 27 acknowledgements."""
+        system = self.system(system_id)
+        if environment not in system.get("environments", []):
+            raise ApprovalError(f"system {system_id} has no environment {environment!r} in the policy; "
+                                f"use one of {system.get('environments', [])}")
+        types = self.rules["change_types"]
+        if change_type not in types:
+            raise ApprovalError(f"change type {change_type!r} is not defined in the policy; use one of [{', '.join(types)}] (Art. 25)")
+        spec = types[change_type]
+        needed = []
+        if spec.get("matrix"):
+            needed += self.rules["go_live_matrix"][system["category"]][system["type"]][spec["matrix"]]
+        needed += spec.get("stages", [])
+        if emergency:
+            waived = set(self.rules["emergency"].get("waives", []))
+            needed = [s for s in needed if s not in waived] + [EMERGENCY_STAGE]
+        order = {s: i for i, s in enumerate(self.rules["stage_order"])}
+        seen = []
+        for stage in sorted(needed, key=lambda s: order.get(s, len(order))):
+            if stage not in seen:
+                seen.append(stage)
+        if self.is_production(environment):
+            seen += [s for s in ACK_STAGES if s not in seen]
+        return seen
+
+    def requires_artifacts(self, change_type):
+        return bool(self.rules["change_types"].get(change_type, {}).get("requires_artifacts", False))
+
+
+def load_root(path):
+    """A pinned governance root: a YAML file with ``threshold`` and ``keys`` (or under ``governance``)."""
+    doc = read_policy_document(path)
+    gov = doc.get("governance", doc)
+    chk = _Checker()
+    _check_governance(chk, gov, "governance")
+    if chk.problems:
+        raise PolicyError(f"policy root {path}: " + "; ".join(chk.problems))
+    return gov
+
+
+def verify_signatures(doc, governance, where):
+    """Key ids of the governance keys whose signature verifies; PolicyError if below threshold."""
+    keys = {dsse.keyid_of(k["public_key"]): dsse.parse_public_key(k["public_key"], where) for k in governance["keys"]}
+    sigs = doc.get("signatures") or []
+    if not sigs:
+        raise PolicyError(f"policy {where} is not signed: it needs {governance['threshold']} governance signature(s); "
+                          "sign it with `prodgate policy sign " + where + " --key <governance key>`")
+    payload = canonical_json(policy_body(doc))
+    good = []
+    for sig in sigs:
+        if not isinstance(sig, dict):
+            continue
+        key = keys.get(sig.get("keyid"))
+        if key is None or sig.get("keyid") in good:
+            continue
+        try:
+            raw = dsse.b64decode(sig.get("sig"))
+        except ValueError:
+            continue
+        if dsse.verify_signature(key, POLICY_PAYLOAD_TYPE, payload, raw):
+            good.append(sig["keyid"])
+    if len(good) < governance["threshold"]:
+        raise PolicyError(
+            f"policy {where} signatures do not verify: {len(good)} valid governance signature(s), need {governance['threshold']}; "
+            "the file was altered after signing or signed by unknown keys; restore the signed version or have the governance "
+            "key holders re-sign it with `prodgate policy sign`")
+    return good
+
+
+def load_policy(path, now=None, root=None):
+    """Load, verify (signatures, expiry, schema) and return a :class:`Policy`.
+
+    ``root`` (or the environment variable PRODGATE_POLICY_ROOT) names a pinned governance root;
+    without one, the governance keys listed in the policy itself are used.
+    """
+    now = now or utcnow()
+    path = os.fspath(path)
+    doc = read_policy_document(path)
+    root = root or os.environ.get("PRODGATE_POLICY_ROOT")
+    if root:
+        governance = load_root(root)
+    else:
+        governance = doc.get("governance")
+        chk = _Checker()
+        _check_governance(chk, governance)
+        if chk.problems:
+            raise PolicyError(f"policy {path}: " + "; ".join(chk.problems))
+    signed_by = verify_signatures(doc, governance, path)
+    problems = validate_document(doc)
+    if problems:
+        raise PolicyError(f"policy {path} is invalid: " + " | ".join(problems))
+    expires = parse_time(doc["expires"], "expires")
+    if now >= expires:
+        raise PolicyError(f"policy {path} expired at {doc['expires']} (version {doc['version']}); "
+                          "the governance key holders must issue a new version with a later `expires` and sign it")
+    return build_policy(doc, path, signed_by, pinned=bool(root))
+
+
+def build_policy(doc, path, signed_by=(), pinned=False):
+    """A Policy from a schema-valid document, without verifying signatures (for `policy check`)."""
+    keys, people = {}, {}
+    for person in doc["people"]:
+        people[person["id"]] = person
+        for key in person["keys"]:
+            kid = dsse.keyid_of(key["public_key"])
+            keys[kid] = PersonKey(kid, person["id"], dsse.parse_public_key(key["public_key"]), bool(key.get("revoked", False)))
+    return Policy(path=path, raw=doc, version=doc["version"], expires=parse_time(doc["expires"], "expires"),
+                  systems={s["id"]: s for s in doc["systems"]}, people=people, keys=keys,
+                  rules=effective_rules(doc), signed_by=list(signed_by), pinned=pinned)
