@@ -8,6 +8,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
 export ANSIBLE_NOCOLOR := 1
 export PY_COLORS := 0
+export NO_COLOR := 1
+export ANSIBLE_FORCE_COLOR := 0
 LIMIT ?= all
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 

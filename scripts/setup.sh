@@ -7,7 +7,7 @@ cd "$here"
 
 # Debian packages the project needs on the controller.
 #   podman/runc/debootstrap: the lab and molecule; postgresql: the register's PostgreSQL backend tests.
-APT_PACKAGES="podman runc debootstrap uidmap slirp4netns fuse-overlayfs postgresql postgresql-client make git rsync"
+APT_PACKAGES="podman runc netavark aardvark-dns debootstrap uidmap slirp4netns fuse-overlayfs postgresql postgresql-client make git rsync"
 PYTHON=${PYTHON:-python3}
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "setup: $1 needs root: run 'sudo make setup' once, or install it yourself ($2)"; exit 1; }; }
@@ -68,7 +68,9 @@ stamp=.venv/.prodgate-deps
 digest=$(sha256sum pyproject.toml | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "setup: installing Python dependencies into .venv (pyproject.toml changed or first run)"
-  .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+  if ! .venv/bin/pip install -q -e '.[test]' >.venv/pip-install.log 2>&1; then
+    tail -25 .venv/pip-install.log; echo "setup: pip install failed; full log in .venv/pip-install.log"; exit 1
+  fi
   .venv/bin/python -c "import prodgate.cli, ansible, molecule" || { echo "setup: Python dependencies did not install; see the pip output above"; exit 1; }
   echo "$digest" > "$stamp"
 fi
