@@ -1,0 +1,391 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 prodgate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: change_register
+type: notification
+short_description: Record every production change in a tamper-evident register
+version_added: 0.1.0
+author: prodgate contributors
+description:
+  - Records each run (playbook, controller, user, AWX job and user, project revision, check and diff mode, change id and
+    type, the approvals verified by P(prodgate.deploy.approval_gate#action), the window decision of
+    P(prodgate.deploy.change_window#action), implementers, supervisor, final stats) and, per host and task, an intent
+    entry when the task is queued and then its outcome (module, task, role, arguments with C(no_log) values censored and
+    secret-looking keys masked, the diff when Ansible produced one, duration). Policy Art. 22(5), 25 and 27.
+  - Every entry is chained with SHA-256 to the previous one; at the end of each run a checkpoint is signed with an Ed25519
+    key and copied to an anchor file outside the database. Check it with C(prodgate register verify).
+  - Fails closed. Before the first task it checks that the register is writable and its head intact, and stops the run
+    otherwise (exit code 69). If a write fails during the run, the entry goes to a local journal and the run stops before
+    the next task starts (exit code 74); C(prodgate register import-journal) appends the journal later.
+  - SQLite is the default store (single controller). Use PostgreSQL for several controllers and for AWX, whose jobs run in
+    throwaway containers; the callback refuses SQLite inside an AWX job unless O(sqlite_persistent) says the path survives.
+  - Enable it by FQCN, for example C(ANSIBLE_CALLBACKS_ENABLED=prodgate.deploy.change_register) or
+    C(callbacks_enabled = prodgate.deploy.change_register) in C([defaults]) of C(ansible.cfg).
+requirements:
+  - Enable it in configuration (C(callbacks_enabled)); keep C(bin_ansible_callbacks = True) so ad-hoc runs are recorded.
+  - The Python packages C(cryptography) and, for PostgreSQL, C(psycopg) 3 on the controller.
+options:
+  db:
+    description:
+      - Where the register lives. A file path (or C(sqlite:///path)) selects SQLite; a C(postgresql://) URL or libpq
+        connection string selects PostgreSQL.
+      - Keep a password out of this option; use C(PGPASSWORD) or a C(~/.pgpass) file. Do not use a variable named
+        C(ANSIBLE_*) for secrets, AWX shows those unmasked.
+    type: str
+    default: ~/.prodgate/register/register.db
+    env:
+      - name: PRODGATE_REGISTER_DB
+    ini:
+      - section: callback_change_register
+        key: db
+  signing_key:
+    description:
+      - Ed25519 private key (PEM) that signs checkpoints. Created with mode 0600 on first use of an empty register;
+        afterwards a missing key stops the run.
+    type: path
+    default: ~/.prodgate/register/signing.key
+    env:
+      - name: PRODGATE_REGISTER_SIGNING_KEY
+    ini:
+      - section: callback_change_register
+        key: signing_key
+  anchor:
+    description:
+      - File that keeps a copy of the latest signed checkpoint outside the database, so a truncated tail is detected.
+        C({register_id}) is replaced by the register's id. Ship it to your SIEM or WORM store as well.
+    type: str
+    default: ~/.prodgate/register/anchor-{register_id}.json
+    env:
+      - name: PRODGATE_REGISTER_ANCHOR
+    ini:
+      - section: callback_change_register
+        key: anchor
+  journal_dir:
+    description: Directory of the local journal that keeps entries which could not be written to the register.
+    type: path
+    default: ~/.prodgate/register/journal
+    env:
+      - name: PRODGATE_REGISTER_JOURNAL_DIR
+    ini:
+      - section: callback_change_register
+        key: journal_dir
+  record_ok:
+    description: Record arguments and diff of unchanged C(ok) results too. When false, only their status is recorded.
+    type: bool
+    default: true
+    env:
+      - name: PRODGATE_REGISTER_RECORD_OK
+    ini:
+      - section: callback_change_register
+        key: record_ok
+  record_skipped:
+    description: Record skipped results in full. When false, only their status is recorded (batched with the next write).
+    type: bool
+    default: false
+    env:
+      - name: PRODGATE_REGISTER_RECORD_SKIPPED
+    ini:
+      - section: callback_change_register
+        key: record_skipped
+  diff_storage:
+    description:
+      - V(full) stores the redacted before and after of diffs; V(hash) stores only their SHA-256, for systems whose
+        configuration must not be copied into the register.
+    type: str
+    default: full
+    choices: [full, hash]
+    env:
+      - name: PRODGATE_REGISTER_DIFF_STORAGE
+    ini:
+      - section: callback_change_register
+        key: diff_storage
+  durability:
+    description:
+      - SQLite C(synchronous) setting. V(FULL) fsyncs the write-ahead log at every commit, so an acknowledged entry
+        survives a crash or power cut. V(NORMAL) survives a controller crash but may lose the last entries on power loss.
+    type: str
+    default: FULL
+    choices: [FULL, EXTRA, NORMAL]
+    env:
+      - name: PRODGATE_REGISTER_DURABILITY
+    ini:
+      - section: callback_change_register
+        key: durability
+  busy_timeout:
+    description: Milliseconds a SQLite write waits for another writer's lock before it counts as failed.
+    type: int
+    default: 5000
+    env:
+      - name: PRODGATE_REGISTER_BUSY_TIMEOUT
+    ini:
+      - section: callback_change_register
+        key: busy_timeout
+  require_change:
+    description: Stop the run before any task when C(prodgate_change_id) or a valid C(prodgate_change_type) is missing.
+    type: bool
+    default: false
+    env:
+      - name: PRODGATE_REGISTER_REQUIRE_CHANGE
+    ini:
+      - section: callback_change_register
+        key: require_change
+  sqlite_persistent:
+    description: Allow SQLite inside an AWX job, declaring that the path is on persistent storage.
+    type: bool
+    default: false
+    env:
+      - name: PRODGATE_REGISTER_SQLITE_PERSISTENT
+    ini:
+      - section: callback_change_register
+        key: sqlite_persistent
+"""
+
+import getpass
+import hashlib
+import os
+import socket
+import subprocess
+import threading
+import time
+import uuid
+
+from ansible import context
+from ansible.module_utils.ansible_release import __version__ as ansible_version
+from ansible.plugins.callback import CallbackBase
+
+try:
+    from ansible.utils.vars import load_extra_vars
+    from ansible.parsing.dataloader import DataLoader
+except ImportError:  # pragma: no cover
+    load_extra_vars = None
+
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import RegisterError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_chain import utc_now
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_record import (
+    build_intent, build_outcome, in_awx, plain, run_metadata, validate_change)
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_writer import RegisterWriter
+
+EXIT_UNAVAILABLE = 69  # pre-flight failed: nothing ran
+EXIT_IOERR = 74  # a write failed mid-run: the run stopped before the next task
+
+
+def _task_info(task, check_default):
+    role = getattr(task, "_role", None)
+    check_mode = getattr(task, "check_mode", None)
+    no_log = getattr(task, "no_log", None)
+    return {
+        "name": plain(task.get_name()),
+        "uuid": str(getattr(task, "_uuid", "")),
+        "module": plain(getattr(task, "resolved_action", None) or task.action),
+        "role": plain(role.get_name()) if role is not None else None,
+        "check_mode": check_mode if isinstance(check_mode, bool) else check_default,
+        # a templated no_log is resolved on the worker; the censored result tells us then
+        "no_log": no_log if isinstance(no_log, bool) else False,
+        "handler": type(task).__name__ == "Handler",
+    }
+
+
+def _git_revision(directory):
+    try:
+        out = subprocess.run(["git", "-C", directory, "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def _sha256_file(path):
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError:
+        return None
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "prodgate.deploy.change_register"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display=None):
+        super().__init__(display=display)
+        self._lock = threading.RLock()
+        self._writer = None
+        self._run_id = None
+        self._tasks = {}
+        self._starts = {}
+        self._pending = []
+        self._check = False
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _stop(self, code, why):
+        self._display.error(f"prodgate.deploy.change_register: {why}")
+        raise SystemExit(code)
+
+    def _write(self, *bodies):
+        """Write (with any batched minimal outcomes); stop the run if the register is broken."""
+        with self._lock:
+            batch = self._pending + list(bodies)
+            self._pending = []
+            self._writer.append(batch)
+            if self._writer.broken:
+                return False
+        return True
+
+    def _stop_if_broken(self):
+        if self._writer is not None and self._writer.broken:
+            self._stop(EXIT_IOERR, f"a register write failed ({self._writer.broken}); the entries are kept in the "
+                                   f"journal {self._writer.journal.path if self._writer.journal else '(none)'}. No further "
+                                   "task starts (fail closed, Art. 27). Restore the register, then run `prodgate register "
+                                   "import-journal` before the next run.")
+
+    @staticmethod
+    def _parts(result):
+        host = getattr(result, "host", None) or result._host
+        task = getattr(result, "task", None) or result._task
+        res = getattr(result, "result", None)
+        if res is None:
+            res = result._result
+        return host, task, res
+
+    # -- run -------------------------------------------------------------------------------------
+    def v2_playbook_on_start(self, playbook):
+        args = context.CLIARGS
+        self._check = bool(args.get("check"))
+        extra_vars = {}
+        if load_extra_vars is not None:
+            try:
+                extra_vars = plain(load_extra_vars(DataLoader()))
+            except Exception as exc:  # pylint: disable=broad-except
+                self._stop(EXIT_UNAVAILABLE, f"cannot read the run's extra vars to record the change: {exc}")
+        env = dict(os.environ)
+        meta = run_metadata(extra_vars, env)
+        path = os.path.abspath(getattr(playbook, "_file_name", "") or "")
+        if not meta["project_revision"]:
+            meta["project_revision"] = _git_revision(os.path.dirname(path)) if path else None
+        self._run_id = uuid.uuid4().hex
+        self._tasks, self._starts, self._pending = {}, {}, []
+        run_open = {
+            "kind": "run_open",
+            "run": self._run_id,
+            "ts": utc_now(),
+            "playbook": path,
+            "playbook_sha256": _sha256_file(path),
+            "controller": socket.gethostname(),
+            "user": getpass.getuser(),
+            "pid": os.getpid(),
+            "ansible_version": ansible_version,
+            "check_mode": self._check,
+            "diff_mode": bool(args.get("diff")),
+            "limit": plain(args.get("subset")),
+            "inventory": plain(list(args.get("inventory") or [])),
+            "tags": plain(list(args.get("tags") or [])),
+            "change": meta["change"],
+            "awx": meta["awx"],
+            "project_revision": meta["project_revision"],
+        }
+        problems = validate_change(meta["change"])
+        if problems and self.get_option("require_change"):
+            self._stop(EXIT_UNAVAILABLE, f"the run has no valid change registration: {problems[0]}")
+        run_open["change_problems"] = problems
+        db = self.get_option("db")
+        if in_awx(extra_vars, env) and not str(db).startswith(("postgres", "host=")) and not self.get_option("sqlite_persistent"):
+            self._stop(EXIT_UNAVAILABLE, f"this is an AWX job and the register is the SQLite file {db}, which disappears with "
+                                         "the job's container: set PRODGATE_REGISTER_DB to a postgresql:// register (or "
+                                         "PRODGATE_REGISTER_SQLITE_PERSISTENT=true if the path is persistent)")
+        self._writer = RegisterWriter(
+            url=db, signing_key=self.get_option("signing_key"), anchor=self.get_option("anchor"),
+            journal_dir=self.get_option("journal_dir"), busy_timeout_ms=self.get_option("busy_timeout"),
+            durability=self.get_option("durability"))
+        try:
+            self._writer.preflight(run_open)
+        except RegisterError as exc:
+            self._stop(EXIT_UNAVAILABLE, f"register pre-flight failed, no task was run: {exc}")
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._stop_if_broken()
+        self._tasks[str(task._uuid)] = _task_info(task, self._check)
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._stop_if_broken()
+        info = _task_info(task, self._check)
+        info["handler"] = True
+        self._tasks[str(task._uuid)] = info
+
+    def _info(self, task):
+        info = self._tasks.get(str(task._uuid))
+        if info is None:
+            info = self._tasks[str(task._uuid)] = _task_info(task, self._check)
+        return info
+
+    def v2_runner_on_start(self, host, task):
+        if self._writer is None:
+            return
+        self._stop_if_broken()
+        name = plain(host.get_name())
+        info = self._info(task)
+        self._starts[(name, info["uuid"])] = time.monotonic()
+        if not self._write(build_intent(self._run_id, name, info, utc_now())):
+            # The intent is journaled; the worker for this host has not been started yet.
+            self._stop_if_broken()
+
+    def _outcome(self, result, status, ignored=False):
+        if self._writer is None:
+            return
+        host, task, res = self._parts(result)
+        name = plain(host.get_name())
+        info = self._info(task)
+        started = self._starts.pop((name, info["uuid"]), None)
+        duration = int((time.monotonic() - started) * 1000) if started is not None else None
+        changed = bool(res.get("changed")) if hasattr(res, "get") else False
+        detail = True
+        if status == "ok" and not changed:
+            detail = self.get_option("record_ok")
+        elif status == "skipped":
+            detail = self.get_option("record_skipped")
+        entry = build_outcome(self._run_id, name, info, status, plain(res), utc_now(), duration_ms=duration,
+                              diff_mode=self.get_option("diff_storage"), detail=detail)
+        if ignored:
+            entry["ignored"] = True
+        if not detail:
+            with self._lock:
+                self._pending.append(entry)
+            return
+        self._write(entry)
+
+    def v2_runner_on_ok(self, result):
+        self._outcome(result, "ok")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._outcome(result, "failed", ignored=ignore_errors)
+
+    def v2_runner_on_skipped(self, result):
+        self._outcome(result, "skipped")
+
+    def v2_runner_on_unreachable(self, result):
+        self._outcome(result, "unreachable")
+
+    def v2_playbook_on_stats(self, stats):
+        if self._writer is None:
+            return
+        per_host = {}
+        for host in sorted(stats.processed.keys()):
+            per_host[plain(host)] = plain(stats.summarize(host))
+        failed_hosts = sorted(h for h, s in per_host.items() if s.get("failures") or s.get("unreachable"))
+        close = {"kind": "run_close", "run": self._run_id, "ts": utc_now(), "stats": per_host,
+                 "failed_hosts": failed_hosts, "unfinished": len(self._starts)}
+        self._write(close)
+        seq = self._writer.checkpoint()
+        writer, self._writer = self._writer, None
+        writer.close()
+        if writer.broken:
+            self._writer = writer
+            self._stop_if_broken()
+        self._display.vv(f"prodgate.deploy.change_register: run {self._run_id} recorded, checkpoint entry {seq}")

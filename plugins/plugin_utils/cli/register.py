@@ -1,0 +1,292 @@
+"""`prodgate register ...`: query, verify and export the production change register (Art. 22(5), 27)."""
+import json
+import os
+import sys
+import time
+
+from ._common import add_json_flag, emit
+from ..errors import RegisterError
+from ..register_chain import generate_key, key_id, load_public_keys, public_key_b64, load_key
+from ..register_query import (RegisterView, change_form, change_line, filter_changes, form_markdown, list_runs, load,
+                              show_run, system_archive, to_csv, to_markdown)
+from ..register_store import open_store, redact_url, wrap_db_errors
+from ..register_writer import (DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, anchor_path, expand, import_journal,
+                               pending_journals, verify_register)
+
+
+def _db(args):
+    return args.db or os.environ.get("PRODGATE_REGISTER_DB")
+
+
+def _store(args, migrate=False):
+    store = wrap_db_errors(open_store)(_db(args))
+    if migrate:
+        wrap_db_errors(store.migrate)()
+    elif store.schema_version() == 0:
+        store.close()
+        raise RegisterError(f"no register at {redact_url(store.url)}: run a playbook with the callback enabled, or "
+                            f"`prodgate register init --db {redact_url(store.url)}`")
+    return store
+
+
+def _view(args, like=None):
+    with _store(args) as store:
+        return RegisterView(load(store, like=like))
+
+
+def _add_common(p, json_flag=True):
+    p.add_argument("--db", help="register: a SQLite path or a postgresql:// URL (default $PRODGATE_REGISTER_DB or "
+                                "~/.prodgate/register/register.db)")
+    if json_flag:
+        add_json_flag(p)
+
+
+def _add_filters(p):
+    p.add_argument("--system", help="only changes of this system (prodgate_system)")
+    p.add_argument("--host", help="only this inventory host")
+    p.add_argument("--change", dest="change_id", help="only this change id (prodgate_change_id)")
+    p.add_argument("--run", help="only this run id")
+    p.add_argument("--since", help="from this UTC time (ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00)")
+    p.add_argument("--until", help="up to this UTC time (ISO 8601)")
+    p.add_argument("--status", help="comma list of changed, ok, failed, unreachable, skipped, unknown (outcome unknown)")
+    p.add_argument("--all", action="store_true", help="include unchanged ok and skipped results")
+
+
+def _filtered(args, view):
+    status = args.status
+    if status:
+        status = ",".join("ok" if s == "changed" else s for s in status.split(","))
+    rows = filter_changes(view, system=args.system, host=args.host, change_id=args.change_id, since=args.since,
+                          until=args.until, status=status, run=args.run, include_unchanged=args.all)
+    if args.status and "changed" in args.status.split(",") and "ok" not in args.status.split(","):
+        rows = [r for r in rows if r.get("changed") or r.get("status") != "ok"]
+    return rows
+
+
+def cmd_init(args):
+    with _store(args, migrate=True) as store:
+        key = expand(args.key or os.environ.get("PRODGATE_REGISTER_SIGNING_KEY") or DEFAULT_KEY)
+        created = False
+        if not os.path.exists(key):
+            generate_key(key)
+            created = True
+        data = {"ok": True, "db": redact_url(store.url), "backend": store.backend, "register_id": store.register_id(),
+                "schema_version": store.schema_version(), "signing_key": key, "key_created": created,
+                "key_id": key_id(public_key_b64(load_key(key)))}
+    emit(args, data, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
+    return 0
+
+
+def cmd_keygen(args):
+    key = expand(args.key)
+    if os.path.exists(key):
+        raise RegisterError(f"{key} already exists: refusing to replace a signing key (checkpoints signed with it "
+                            "would no longer verify against a new one); choose another path")
+    pub = public_key_b64(generate_key(key))
+    emit(args, {"ok": True, "key": key, "public_key": pub, "key_id": key_id(pub)},
+         f"created {key} (key id {key_id(pub)}); public key in {key}.pub")
+    return 0
+
+
+def cmd_runs(args):
+    runs = list_runs(_view(args))
+    emit(args, runs, lambda: "\n".join(
+        f"{r['run'][:12]}  {str(r['started'])[:19]}  {str(r['change_id'] or '-'):14} {str(r['system'] or '-'):12} "
+        f"{r['state']}  {r['playbook']}" + (f"  awx job {r['awx_job_id']} by {r['awx_user']}" if r.get("awx_job_id") else "")
+        for r in runs) or "no runs")
+    return 0
+
+
+def cmd_changes(args):
+    rows = _filtered(args, _view(args))
+    emit(args, rows, lambda: "\n".join(change_line(r) for r in rows) or "no changes match")
+    return 0
+
+
+def cmd_show(args):
+    data = show_run(_view(args), args.run_id)
+
+    def text():
+        r = data["run"]
+        lines = [f"{k}: {v}" for k, v in r.items()]
+        lines.append("")
+        lines += [change_line(dict(c, change_id=r.get("change_id"))) for c in data["tasks"]]
+        return "\n".join(lines)
+    emit(args, data, text)
+    return 0
+
+
+def _trusted(args):
+    paths = list(args.trusted_key or [])
+    if not paths:
+        key = expand(os.environ.get("PRODGATE_REGISTER_SIGNING_KEY") or DEFAULT_KEY)
+        if os.path.exists(key + ".pub"):
+            paths = [key + ".pub"]
+        elif os.path.exists(key):
+            paths = [key]
+    return load_public_keys(paths) if paths else None
+
+
+def cmd_verify(args):
+    trusted = _trusted(args)
+    with _store(args) as store:
+        template = os.environ.get("PRODGATE_REGISTER_ANCHOR") or DEFAULT_ANCHOR
+        anchors = list(args.anchor or []) or [anchor_path(template, store.register_id())]
+        started = time.perf_counter()
+        report = wrap_db_errors(verify_register)(store, trusted_keys=trusted, anchor_paths=anchors)
+        elapsed = time.perf_counter() - started
+    report["seconds"] = round(elapsed, 3)
+    report["entries_per_second"] = int(report["entries"] / elapsed) if elapsed > 0 else None
+    report["anchors"] = [a for a in anchors if os.path.exists(a)]
+    report["trusted_keys"] = sorted(trusted) if trusted else None
+
+    def text():
+        lines = [f"register: {report['entries']} entries, {report['checkpoints']} signed checkpoints, head "
+                 f"{report['head'][:16]}... ({report['entries_per_second']} entries/s)"]
+        if report["ok"]:
+            lines.append("verify: OK: every entry matches its hash and links to the one before; every checkpoint "
+                         "signature is valid" + ("" if trusted else " (no trusted key given: signer not pinned)"))
+        else:
+            lines.append(f"verify: FAILED: {report['first_problem']['message']}")
+            lines += [f"  - [{p['kind']}] {p['message']}" for p in report["problems"][1:]]
+        if report["unsigned_tail"]:
+            lines.append(f"note: the last {report['unsigned_tail']} entries are after the last signed checkpoint "
+                         "(a run in progress, killed, or not yet checkpointed)")
+        if not report["anchors"]:
+            lines.append("note: no anchor file found: a truncated tail cannot be detected without one (--anchor)")
+        return "\n".join(lines)
+    emit(args, report, text)
+    return 0 if report["ok"] else 1
+
+
+def cmd_export(args):
+    view = _view(args)
+    rows = _filtered(args, view)
+    if args.format == "csv":
+        out = to_csv(rows)
+    elif args.format == "md":
+        out = "# Change register export\n\n" + to_markdown(rows)
+    else:
+        with _store(args) as store:
+            seqs = {r["seq"] for r in rows} | {r["intent_seq"] for r in rows if r.get("intent_seq")}
+            entries = [{"seq": s, "prev_hash": p, "hash": h, "body": json.loads(b)}
+                       for s, p, h, b in (store.row(q) for q in sorted(seqs))]
+            cp = store.last_checkpoint_row()
+            out = json.dumps({"register_id": store.register_id(), "changes": rows, "entries": entries,
+                              "last_checkpoint": {"seq": cp[0], "hash": cp[2], "body": json.loads(cp[3])} if cp else None},
+                             indent=2, sort_keys=True) + "\n"
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(out)
+        emit(args, {"ok": True, "output": args.output, "changes": len(rows)}, f"wrote {len(rows)} changes to {args.output}")
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def cmd_form(args):
+    form = change_form(_view(args), args.change)
+    emit(args, form, lambda: form_markdown(form))
+    return 0
+
+
+def cmd_archive(args):
+    arch = system_archive(_view(args), args.system)
+
+    def text():
+        lines = [f"# Operations archive: {arch['system']} (Art. 22(5))", "",
+                 f"current version: {arch['current_version'] or 'unknown'}"]
+        if arch["last_change"]:
+            lc = arch["last_change"]
+            lines.append(f"last change: {lc['change_id']} ({lc['change_type']}) run {lc['run'][:12]} at {lc['started']}")
+        lines += ["", "## Configuration (last applied change per host and task)"]
+        for host, tasks in sorted(arch["configuration"].items(), key=lambda kv: str(kv[0])):
+            lines.append(f"- {host}")
+            lines += [f"  - {t}: entry {v['seq']} {v['module']} {json.dumps(v['args'], sort_keys=True) if v['args'] else ''}"
+                      for t, v in tasks.items()]
+        lines += ["", "## History"]
+        lines += [f"- {r['started']} {r['change_id']} {r['change_type']} version {r['version']}: {r['state']}"
+                  for r in arch["history"]]
+        lines += ["", "## Failures"]
+        lines += [f"- {f.get('ts')} {f.get('host', '')} {f.get('task', '')}: {f['status']}" for f in arch["failures"]] or ["- none"]
+        return "\n".join(lines)
+    emit(args, arch, text)
+    return 0
+
+
+def cmd_import_journal(args):
+    with _store(args) as store:
+        paths = args.files or pending_journals(args.journal_dir or os.environ.get("PRODGATE_REGISTER_JOURNAL_DIR")
+                                               or DEFAULT_JOURNAL_DIR, store.register_id())
+        results = [import_journal(store, p) for p in paths]
+    emit(args, {"ok": True, "imported": results}, lambda: "\n".join(
+        f"imported {r['imported']} entries from {r['journal']}" + (f" as entries {r['first_seq']}..{r['last_seq']}"
+                                                                   if r.get("first_seq") else "")
+        for r in results) or "no journal waits to be imported")
+    return 0
+
+
+def register(subparsers):
+    grp = subparsers.add_parser("register", help="the production change register: runs, changes, verify, export, form",
+                                description="Query, verify and export the tamper-evident change register written by "
+                                            "the prodgate.deploy.change_register callback.")
+    sub = grp.add_subparsers(dest="register_cmd", metavar="SUBCOMMAND")
+
+    p = sub.add_parser("init", help="create or migrate the register and the signing key")
+    _add_common(p)
+    p.add_argument("--key", help=f"signing key path (default $PRODGATE_REGISTER_SIGNING_KEY or {DEFAULT_KEY})")
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("keygen", help="create an Ed25519 checkpoint signing key")
+    add_json_flag(p)
+    p.add_argument("--key", default=DEFAULT_KEY)
+    p.set_defaults(handler=cmd_keygen)
+
+    p = sub.add_parser("runs", help="list recorded runs")
+    _add_common(p)
+    p.set_defaults(handler=cmd_runs)
+
+    p = sub.add_parser("changes", help="list changes (intents without an outcome show as 'outcome unknown')")
+    _add_common(p)
+    _add_filters(p)
+    p.set_defaults(handler=cmd_changes)
+
+    p = sub.add_parser("show", help="one run with all its entries")
+    _add_common(p)
+    p.add_argument("run_id", metavar="RUN", help="run id (a unique prefix is enough)")
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("verify", help="recompute the chain and check signatures and anchors")
+    _add_common(p)
+    p.add_argument("--trusted-key", action="append", help="public key file (.pub) or signing key of a trusted signer; "
+                                                          "repeatable (default: the local signing key)")
+    p.add_argument("--anchor", action="append", help="anchor file(s) with a signed checkpoint kept outside the database")
+    p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("export", help="export changes as csv, json (with hashes and the last checkpoint) or md")
+    _add_common(p)
+    _add_filters(p)
+    p.add_argument("--format", choices=["csv", "json", "md"], default="json")
+    p.add_argument("--output", "-o", help="write to this file instead of standard output")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("form", help="the production change registration form of Art. 27 for a change id")
+    _add_common(p)
+    p.add_argument("change", metavar="CHANGE")
+    p.set_defaults(handler=cmd_form)
+
+    p = sub.add_parser("archive", help="the operations archive of Art. 22(5) for a system")
+    _add_common(p)
+    p.add_argument("system", metavar="SYSTEM")
+    p.set_defaults(handler=cmd_archive)
+
+    p = sub.add_parser("import-journal", help="append journals left by a failed register write, in order")
+    _add_common(p)
+    p.add_argument("--journal-dir", help=f"journal directory (default $PRODGATE_REGISTER_JOURNAL_DIR or {DEFAULT_JOURNAL_DIR})")
+    p.add_argument("files", nargs="*", help="journal files (default: all waiting for this register)")
+    p.set_defaults(handler=cmd_import_journal)
+
+    def _help(args):
+        grp.print_help()
+        return 2
+    grp.set_defaults(handler=_help)

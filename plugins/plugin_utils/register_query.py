@@ -1,0 +1,293 @@
+"""Change register: read side (runs, changes, the Art. 27 form, the Art. 22(5) archive, exports).
+
+Everything is computed from the entries' hashed bodies, never from side columns, so what a
+report shows is exactly what ``verify`` vouches for.
+"""
+import csv
+import io
+import json
+
+from .errors import RegisterError
+
+UNKNOWN = "outcome unknown"
+
+
+def load(store, like=None):
+    return [(seq, json.loads(body)) for seq, body in store.bodies(like=like)]
+
+
+class RegisterView:
+    """Runs and changes of a register (or of the entries matching a LIKE pre-filter)."""
+
+    def __init__(self, entries):
+        self.runs = {}
+        self.changes = []
+        self.checkpoints = []
+        pending = {}
+        for seq, body in entries:
+            kind = body.get("kind")
+            run_id = body.get("run")
+            if kind == "checkpoint":
+                self.checkpoints.append(dict(body, seq=seq))
+                if run_id in self.runs:
+                    self.runs[run_id]["checkpoint"] = seq
+                continue
+            if run_id is None:
+                continue
+            run = self.runs.setdefault(run_id, {"run": run_id, "open": None, "close": None, "checkpoint": None,
+                                                "first_seq": seq, "entries": 0, "journaled": False})
+            run["entries"] += 1
+            if kind == "run_open":
+                run["open"] = body
+            elif kind == "run_close":
+                run["close"] = body
+            elif kind == "journal_import":
+                run["journaled"] = True
+            elif kind == "intent":
+                row = dict(body, seq=seq, status=UNKNOWN, intent_seq=seq)
+                row.pop("kind", None)
+                self.changes.append(row)
+                pending.setdefault((run_id, body.get("host"), body.get("task_uuid")), []).append(row)
+            elif kind == "outcome":
+                queue = pending.get((run_id, body.get("host"), body.get("task_uuid")))
+                row = queue.pop(0) if queue else None
+                if row is None:
+                    row = {"intent_seq": None}
+                    self.changes.append(row)
+                row.update(body)
+                row.pop("kind", None)
+                row["seq"] = seq
+                row["started"] = row.get("started") or body.get("ts")
+        for run in self.runs.values():
+            run["state"] = run_state(run)
+
+    def run_of(self, change_row):
+        return self.runs.get(change_row.get("run"), {})
+
+
+def run_state(run):
+    if run["close"] is None:
+        return "not closed (controller stopped or killed)"
+    close = run["close"]
+    if close.get("aborted"):
+        return "aborted: " + str(close["aborted"])
+    return "failed" if close.get("failed_hosts") else "ok"
+
+
+def _change_of(run):
+    return ((run or {}).get("open") or {}).get("change") or {}
+
+
+def run_summary(run):
+    opened = run.get("open") or {}
+    change = _change_of(run)
+    return {
+        "run": run["run"],
+        "playbook": opened.get("playbook"),
+        "started": opened.get("ts"),
+        "ended": (run.get("close") or {}).get("ts"),
+        "state": run["state"],
+        "change_id": change.get("id"),
+        "change_type": change.get("type"),
+        "system": change.get("system"),
+        "environment": change.get("environment"),
+        "version": change.get("version"),
+        "check_mode": opened.get("check_mode"),
+        "controller": opened.get("controller"),
+        "user": opened.get("user"),
+        "awx_job_id": (opened.get("awx") or {}).get("job_id"),
+        "awx_user": (opened.get("awx") or {}).get("user_name"),
+        "entries": run["entries"],
+        "checkpoint": run.get("checkpoint"),
+    }
+
+
+def list_runs(view):
+    return [run_summary(r) for r in sorted(view.runs.values(), key=lambda r: r["first_seq"])]
+
+
+def filter_changes(view, system=None, host=None, change_id=None, since=None, until=None, status=None, run=None,
+                   include_unchanged=False):
+    out = []
+    statuses = set(status.split(",")) if status else None
+    for row in view.changes:
+        change = _change_of(view.run_of(row))
+        if run and row.get("run") != run:
+            continue
+        if system and change.get("system") != system:
+            continue
+        if change_id and change.get("id") != change_id:
+            continue
+        if host and row.get("host") != host:
+            continue
+        ts = row.get("ts") or ""
+        if since and ts < since:
+            continue
+        if until and ts > until:
+            continue
+        st = row.get("status")
+        if statuses is not None:
+            if st not in statuses and not ("unknown" in statuses and st == UNKNOWN):
+                continue
+        elif not include_unchanged and st in ("ok", "skipped") and not row.get("changed"):
+            continue
+        out.append(dict(row, change_id=change.get("id"), system=change.get("system")))
+    return out
+
+
+CHANGE_COLUMNS = ["seq", "ts", "run", "change_id", "system", "host", "task", "module", "status", "changed",
+                  "check_mode", "censored", "duration_ms"]
+
+
+def change_line(row):
+    status = row.get("status")
+    if status == "ok" and row.get("changed"):
+        status = "changed"
+    return (f"{row.get('seq'):>7}  {str(row.get('ts'))[:19]:19}  {str(row.get('change_id') or '-'):14} "
+            f"{str(row.get('host')):16} {status:16} {row.get('module') or '-'}  {row.get('task') or ''}"
+            + ("  [check mode]" if row.get("check_mode") else "") + ("  [censored]" if row.get("censored") else ""))
+
+
+def show_run(view, run_id):
+    matches = [r for r in view.runs if r == run_id or r.startswith(run_id)]
+    if not matches:
+        raise RegisterError(f"no run {run_id!r} in the register: list runs with `prodgate register runs`")
+    if len(matches) > 1:
+        raise RegisterError(f"run prefix {run_id!r} is ambiguous ({len(matches)} runs): give more characters")
+    run = view.runs[matches[0]]
+    changes = [c for c in view.changes if c.get("run") == matches[0]]
+    return {"run": run_summary(run), "open": run.get("open"), "close": run.get("close"), "tasks": changes}
+
+
+def _evidence(changes, kind):
+    return [dict(c["evidence"], host=c.get("host"), seq=c.get("seq")) for c in changes
+            if (c.get("evidence") or {}).get("type") == kind]
+
+
+def change_form(view, change_id):
+    """The production change registration form of Art. 27 for one change id."""
+    runs = [r for r in sorted(view.runs.values(), key=lambda r: r["first_seq"]) if _change_of(r).get("id") == change_id]
+    if not runs:
+        raise RegisterError(f"no run of change {change_id!r} in the register: was -e prodgate_change_id={change_id} passed?")
+    rollbacks = [r for r in view.runs.values() if _change_of(r).get("rollback_of") == change_id]
+    run_ids = {r["run"] for r in runs}
+    changes = [c for c in view.changes if c.get("run") in run_ids]
+    change = _change_of(runs[-1])
+    per_host = {}
+    for c in changes:
+        if c.get("status") in ("ok", "skipped") and not c.get("changed"):
+            continue
+        per_host.setdefault(c.get("host"), []).append({
+            "seq": c.get("seq"), "task": c.get("task"), "module": c.get("module"), "status": c.get("status"),
+            "changed": c.get("changed"), "check_mode": c.get("check_mode"), "censored": c.get("censored", False),
+            "args": c.get("args"), "diff": c.get("diff"), "items": c.get("items"), "msg": c.get("msg"),
+        })
+    return {
+        "change_id": change_id,
+        "request": {
+            "type": change.get("type"), "system": change.get("system"), "environment": change.get("environment"),
+            "version": change.get("version"),
+            "requested_by": [((r.get("open") or {}).get("awx") or {}).get("user_name") or (r.get("open") or {}).get("user")
+                             for r in runs],
+        },
+        "approvals": _evidence(changes, "approval_gate"),
+        "window": _evidence(changes, "change_window"),
+        "implementers": change.get("implementers") or [],
+        "supervisor": change.get("supervisor"),
+        "runs": [dict(run_summary(r), stats=(r.get("close") or {}).get("stats")) for r in runs],
+        "per_host": per_host,
+        "results": {r["run"]: r["state"] for r in runs},
+        "rollback": [run_summary(r) for r in rollbacks],
+    }
+
+
+def system_archive(view, system):
+    """The operations archive of Art. 22(5): current version and configuration, history, failures."""
+    runs = [r for r in sorted(view.runs.values(), key=lambda r: r["first_seq"]) if _change_of(r).get("system") == system]
+    if not runs:
+        raise RegisterError(f"no run for system {system!r} in the register: runs carry it from -e prodgate_system=...")
+    applied = [r for r in runs if r["state"] == "ok" and not (r.get("open") or {}).get("check_mode")]
+    current = applied[-1] if applied else None
+    run_ids = {r["run"] for r in runs}
+    config = {}
+    failures = []
+    for c in view.changes:
+        if c.get("run") not in run_ids:
+            continue
+        if c.get("status") in ("failed", "unreachable", UNKNOWN):
+            failures.append({k: c.get(k) for k in ("seq", "ts", "run", "host", "task", "module", "status", "msg")})
+        elif c.get("changed") and not c.get("check_mode"):
+            config.setdefault(c.get("host"), {})[c.get("task") or c.get("module")] = {
+                "seq": c.get("seq"), "ts": c.get("ts"), "module": c.get("module"),
+                "args": c.get("args"), "censored": c.get("censored", False)}
+    for r in runs:
+        if r["state"] != "ok":
+            failures.append({"run": r["run"], "ts": (r.get("open") or {}).get("ts"), "status": r["state"]})
+    return {
+        "system": system,
+        "current_version": _change_of(current).get("version") if current else None,
+        "last_change": run_summary(current) if current else None,
+        "configuration": config,
+        "history": [run_summary(r) for r in runs],
+        "failures": failures,
+    }
+
+
+def to_csv(rows, columns=CHANGE_COLUMNS):
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k) for k in columns})
+    return buf.getvalue()
+
+
+def to_markdown(rows, columns=CHANGE_COLUMNS):
+    def cell(v):
+        return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def form_markdown(form):
+    out = [f"# Production change registration form: {form['change_id']}", "", "Art. 27 of the deployment policy.", "",
+           "## Request", ""]
+    for k, v in form["request"].items():
+        out.append(f"- {k}: {v if not isinstance(v, list) else ', '.join(str(x) for x in v)}")
+    out += ["", "## Approvals (verified by prodgate.deploy.approval_gate)", ""]
+    if form["approvals"]:
+        for ev in form["approvals"]:
+            for a in ev.get("approvals") or []:
+                out.append(f"- {a.get('stage')} / {a.get('role')}: {a.get('person')} at {a.get('issued_at')} (key {a.get('key_id')})")
+    else:
+        out.append("- none recorded")
+    out += ["", "## Window", ""]
+    out += [f"- {w.get('window')} (override used: {w.get('override_used')})" for w in form["window"]] or ["- none recorded"]
+    out += ["", "## People", "", f"- implementers: {', '.join(form['implementers']) or 'none recorded'}",
+            f"- supervisor on site: {form['supervisor'] or 'none recorded'}", "", "## Runs", ""]
+    for r in form["runs"]:
+        out.append(f"- {r['run']} {r['started']} .. {r['ended']}: {r['state']}" + (" (check mode)" if r.get("check_mode") else ""))
+    out += ["", "## Per host: before and after", ""]
+    for host, items in sorted(form["per_host"].items(), key=lambda kv: str(kv[0])):
+        out.append(f"### {host}")
+        for it in items:
+            out.append(f"- entry {it['seq']}: {it['task']} ({it['module']}): {it['status']}"
+                       + (" changed" if it.get("changed") else "") + (" [censored: no_log]" if it.get("censored") else ""))
+            for d in it.get("diff") or []:
+                out.append("  ```diff")
+                out.append(f"  --- {d.get('before_header', 'before')}\n  +++ {d.get('after_header', 'after')}")
+                for side, sign in (("before", "-"), ("after", "+")):
+                    val = d.get(side)
+                    if val is not None:
+                        text = val if isinstance(val, str) else json.dumps(val, sort_keys=True)
+                        out += [f"  {sign}{line}" for line in text.splitlines()]
+                    elif d.get(side + "_sha256"):
+                        out.append(f"  {sign} sha256 {d[side + '_sha256']}")
+                if d.get("prepared"):
+                    out += [f"  {line}" for line in str(d["prepared"]).splitlines()]
+                out.append("  ```")
+        out.append("")
+    out += ["## Rollback", ""]
+    out += [f"- {r['run']} {r['started']}: {r['state']}" for r in form["rollback"]] or ["- none"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,362 @@
+"""Change register storage: one schema, two backends (SQLite, PostgreSQL), versioned migrations.
+
+Both backends offer the same interface (:class:`RegisterStore`): ``append`` chains canonical
+bodies onto the head inside one write transaction that holds the register's single writer lock,
+so the chain stays one line with any number of writers, and returns only after the commit is
+durable:
+
+* SQLite: WAL journal, ``synchronous=FULL`` (the WAL is fsynced at every commit), ``BEGIN
+  IMMEDIATE`` (the write lock is taken before the head is read). An acknowledged entry is on disk
+  before ``append`` returns, so it survives a controller crash and a power cut.
+* PostgreSQL: ``synchronous_commit=on`` set on every session (whatever the server default) so a
+  commit returns after its WAL is flushed; ``pg_advisory_xact_lock`` orders writers from many
+  controllers into one chain.
+
+Tables: ``register_migrations`` (version, description, applied_at), ``register_meta``
+(register id), ``register_entries`` (seq, prev_hash, hash, body), ``register_ledger``
+(a small consumed-nonce / completed-change table offered to the approval ledger).
+"""
+import os
+import re
+import sqlite3
+import uuid
+
+from .errors import RegisterError
+from .register_chain import GENESIS, chain, utc_now
+
+DEFAULT_SQLITE_PATH = "~/.prodgate/register/register.db"
+_LOCK_KEY = 0x70726F64  # "prod": the advisory lock id of the register's writer lock
+_CHECKPOINT_LIKE = '%"kind":"checkpoint"%'
+
+# (version, description, sqlite statements, postgresql statements)
+MIGRATIONS = [
+    (1, "entries and meta", [
+        "CREATE TABLE register_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE register_entries (seq INTEGER PRIMARY KEY CHECK (seq >= 1), prev_hash TEXT NOT NULL, "
+        "hash TEXT NOT NULL UNIQUE, body TEXT NOT NULL)",
+    ], [
+        "CREATE TABLE register_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE register_entries (seq BIGINT PRIMARY KEY CHECK (seq >= 1), prev_hash TEXT NOT NULL, "
+        "hash TEXT NOT NULL UNIQUE, body TEXT NOT NULL)",
+    ]),
+    (2, "append-only guards on entries", [
+        "CREATE TRIGGER register_entries_no_update BEFORE UPDATE ON register_entries "
+        "BEGIN SELECT RAISE(ABORT, 'the change register is append-only'); END",
+        "CREATE TRIGGER register_entries_no_delete BEFORE DELETE ON register_entries "
+        "BEGIN SELECT RAISE(ABORT, 'the change register is append-only'); END",
+    ], [
+        "CREATE OR REPLACE FUNCTION register_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'the change register is append-only'; END $$",
+        "CREATE TRIGGER register_entries_no_change BEFORE UPDATE OR DELETE ON register_entries "
+        "FOR EACH ROW EXECUTE FUNCTION register_append_only()",
+        "CREATE TRIGGER register_entries_no_truncate BEFORE TRUNCATE ON register_entries "
+        "FOR EACH STATEMENT EXECUTE FUNCTION register_append_only()",
+    ]),
+    (3, "ledger of consumed nonces and completed changes", [
+        "CREATE TABLE register_ledger (kind TEXT NOT NULL, value TEXT NOT NULL, change_id TEXT, "
+        "recorded_at TEXT NOT NULL, PRIMARY KEY (kind, value))",
+    ], [
+        "CREATE TABLE register_ledger (kind TEXT NOT NULL, value TEXT NOT NULL, change_id TEXT, "
+        "recorded_at TEXT NOT NULL, PRIMARY KEY (kind, value))",
+    ]),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def redact_url(url):
+    return re.sub(r"(://[^/:@]+:)[^@/]+@", r"\1********@", str(url))
+
+
+class RegisterStore:
+    """The backend interface. Rows are ``(seq, prev_hash, hash, body_text)``."""
+
+    backend = None
+    param = "?"
+
+    def __init__(self, url):
+        self.url = url
+        self._register_id = None
+
+    # backend specifics --------------------------------------------------------------------------
+    def _execute(self, sql, params=()):
+        raise NotImplementedError
+
+    def _write_txn(self):
+        """Context manager: one write transaction holding the register's writer lock."""
+        raise NotImplementedError
+
+    def _read(self, sql, params=()):
+        raise NotImplementedError
+
+    def close(self):
+        raise NotImplementedError
+
+    # shared -------------------------------------------------------------------------------------
+    def _sql(self, sql):
+        return sql.replace("?", self.param)
+
+    def schema_version(self):
+        try:
+            rows = self._read("SELECT max(version) FROM register_migrations")
+        except Exception:  # pylint: disable=broad-except  # no table yet: version 0
+            self._after_failed_read()
+            return 0
+        return rows[0][0] or 0
+
+    def _after_failed_read(self):
+        pass
+
+    def migrate(self):
+        """Apply pending migrations in order, each in the writer lock. Returns versions applied."""
+        applied = []
+        with self._write_txn():
+            self._execute("CREATE TABLE IF NOT EXISTS register_migrations (version INTEGER PRIMARY KEY, "
+                          "description TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            done = {r[0] for r in self._execute("SELECT version FROM register_migrations")}
+            for version, description, sqlite_sql, pg_sql in MIGRATIONS:
+                if version in done:
+                    continue
+                for stmt in (sqlite_sql if self.backend == "sqlite" else pg_sql):
+                    self._execute(stmt)
+                self._execute("INSERT INTO register_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                              (version, description, utc_now()))
+                if version == 1:
+                    self._execute("INSERT INTO register_meta (key, value) VALUES ('register_id', ?)", (str(uuid.uuid4()),))
+                applied.append(version)
+        newest = max(done | set(applied)) if (done or applied) else 0
+        if newest > SCHEMA_VERSION:
+            raise RegisterError(f"register {redact_url(self.url)} has schema version {newest}, newer than this "
+                                f"prodgate ({SCHEMA_VERSION}): upgrade the prodgate.deploy collection")
+        return applied
+
+    def register_id(self):
+        if self._register_id is None:
+            try:
+                rows = self._read("SELECT value FROM register_meta WHERE key = 'register_id'")
+            except Exception as exc:  # pylint: disable=broad-except
+                self._after_failed_read()
+                raise RegisterError(f"register {redact_url(self.url)} is not initialised: run "
+                                    f"`prodgate register init --db {redact_url(self.url)}`") from exc
+            if not rows:
+                raise RegisterError(f"register {redact_url(self.url)} has no register id: it is damaged or not initialised")
+            self._register_id = rows[0][0]
+        return self._register_id
+
+    def head(self):
+        rows = self._read("SELECT seq, hash FROM register_entries ORDER BY seq DESC LIMIT 1")
+        return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+
+    def append(self, bodies):
+        """Chain canonical JSON texts onto the head, durably. Returns [(seq, prev, hash, body)]."""
+        if not bodies:
+            return []
+        with self._write_txn():
+            rows = self._execute("SELECT seq, hash FROM register_entries ORDER BY seq DESC LIMIT 1")
+            seq, prev = (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+            out = []
+            for prev_hash, h, body in chain(prev, bodies):
+                seq += 1
+                out.append((seq, prev_hash, h, body))
+            self._insert_many(out)
+        return out
+
+    def _insert_many(self, rows):
+        for row in rows:
+            self._execute("INSERT INTO register_entries (seq, prev_hash, hash, body) VALUES (?, ?, ?, ?)", row)
+
+    def iter_rows(self, start=1, end=None, batch=20000):
+        """All rows from ``start`` (inclusive) to ``end`` (inclusive), in seq order."""
+        cursor = start
+        while True:
+            if end is not None and cursor > end:
+                return
+            stop = cursor + batch - 1 if end is None else min(end, cursor + batch - 1)
+            rows = self._read("SELECT seq, prev_hash, hash, body FROM register_entries WHERE seq >= ? AND seq <= ? "
+                              "ORDER BY seq", (cursor, stop))
+            yield from rows
+            if end is None and not rows:
+                # a gap of a whole batch is possible after tampering: look for anything later
+                later = self._read("SELECT min(seq) FROM register_entries WHERE seq > ?", (stop,))
+                if not later or later[0][0] is None:
+                    return
+                cursor = later[0][0]
+                continue
+            cursor = stop + 1
+
+    def lookup(self, hash_hex):
+        rows = self._read("SELECT seq FROM register_entries WHERE hash = ?", (hash_hex,))
+        return rows[0][0] if rows else None
+
+    def row(self, seq):
+        rows = self._read("SELECT seq, prev_hash, hash, body FROM register_entries WHERE seq = ?", (seq,))
+        return rows[0] if rows else None
+
+    def last_checkpoint_row(self):
+        rows = self._read("SELECT seq, prev_hash, hash, body FROM register_entries WHERE body LIKE ? "
+                          "ORDER BY seq DESC LIMIT 1", (_CHECKPOINT_LIKE,))
+        return rows[0] if rows else None
+
+    def bodies(self, like=None):
+        """(seq, body) of entries, optionally pre-filtered by a LIKE pattern on the body text."""
+        if like:
+            return self._read("SELECT seq, body FROM register_entries WHERE body LIKE ? ORDER BY seq", (like,))
+        return self._read("SELECT seq, body FROM register_entries ORDER BY seq")
+
+    # ledger offered to the approval ledger (issue 3) ---------------------------------------------
+    def ledger_record(self, kind, value, change_id=None):
+        """Record ``value`` once (e.g. a consumed nonce). Returns False if it was already there."""
+        with self._write_txn():
+            rows = self._execute("SELECT 1 FROM register_ledger WHERE kind = ? AND value = ?", (kind, value))
+            if rows:
+                return False
+            self._execute("INSERT INTO register_ledger (kind, value, change_id, recorded_at) VALUES (?, ?, ?, ?)",
+                          (kind, value, change_id, utc_now()))
+        return True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _SqliteTxn:
+    def __init__(self, store):
+        self.store = store
+
+    def __enter__(self):
+        self.store.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.store.conn.execute("COMMIT")
+        else:
+            try:
+                self.store.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        return False
+
+
+class SqliteStore(RegisterStore):
+    backend = "sqlite"
+    param = "?"
+
+    def __init__(self, path, busy_timeout_ms=5000, synchronous="FULL"):
+        path = os.path.abspath(os.path.expanduser(path))
+        super().__init__(path)
+        self.path = path
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            if not os.path.exists(path):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000.0,
+                                        check_same_thread=False)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise RegisterError(f"register {path}: SQLite refused WAL mode ({mode}); put the register on a local "
+                                    "file system")
+            if synchronous.upper() not in ("FULL", "EXTRA", "NORMAL"):
+                raise RegisterError(f"register durability {synchronous!r} is not one of FULL, EXTRA, NORMAL")
+            self.conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        except (sqlite3.Error, OSError) as exc:
+            raise RegisterError(f"register {path} cannot be opened: {exc}; check the path and its permissions") from exc
+
+    def _execute(self, sql, params=()):
+        return self.conn.execute(sql, params).fetchall()
+
+    def _read(self, sql, params=()):
+        return self.conn.execute(sql, params).fetchall()
+
+    def _write_txn(self):
+        return _SqliteTxn(self)
+
+    def _insert_many(self, rows):
+        self.conn.executemany("INSERT INTO register_entries (seq, prev_hash, hash, body) VALUES (?, ?, ?, ?)", rows)
+
+    def close(self):
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+
+class _PgTxn:
+    def __init__(self, store):
+        self.store = store
+        self.txn = None
+
+    def __enter__(self):
+        self.txn = self.store.conn.transaction()
+        self.txn.__enter__()
+        self.store.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return self.txn.__exit__(exc_type, exc, tb)
+
+
+class PostgresStore(RegisterStore):
+    backend = "postgresql"
+    param = "%s"
+
+    def __init__(self, url, connect_timeout=10):
+        super().__init__(url)
+        try:
+            import psycopg  # pylint: disable=import-outside-toplevel
+        except ImportError as exc:
+            raise RegisterError("the PostgreSQL register needs psycopg 3: pip install 'psycopg[binary]'") from exc
+        self._psycopg = psycopg
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout,
+                                        application_name="prodgate-register")
+            # Deliberate: a commit returns only once its WAL record is flushed, whatever the server default.
+            self.conn.execute("SET synchronous_commit = on")
+        except psycopg.Error as exc:
+            raise RegisterError(f"register {redact_url(url)} cannot be reached: {str(exc).strip()}; check the DSN, "
+                                "that the server runs and that this controller may connect") from exc
+
+    def _execute(self, sql, params=()):
+        cur = self.conn.execute(self._sql(sql), params)
+        return cur.fetchall() if cur.description else []
+
+    def _read(self, sql, params=()):
+        cur = self.conn.execute(self._sql(sql), params)
+        return cur.fetchall() if cur.description else []
+
+    def _write_txn(self):
+        return _PgTxn(self)
+
+    def _insert_many(self, rows):
+        with self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO register_entries (seq, prev_hash, hash, body) VALUES (%s, %s, %s, %s)", rows)
+
+    def close(self):
+        try:
+            self.conn.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
+def open_store(url=None, busy_timeout_ms=5000, durability="FULL"):
+    """``postgresql://...`` (or ``postgres://``) -> PostgreSQL; ``sqlite:///path`` or a path -> SQLite."""
+    url = url or DEFAULT_SQLITE_PATH
+    if url.startswith(("postgresql://", "postgres://")) or url.startswith("host=") or " dbname=" in url:
+        return PostgresStore(url)
+    if url.startswith("sqlite://"):
+        url = url[len("sqlite://"):]
+    return SqliteStore(url, busy_timeout_ms=busy_timeout_ms, synchronous=durability)
+
+
+def wrap_db_errors(func):
+    """Turn backend exceptions into RegisterError with the backend's message."""
+    def inner(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except RegisterError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise RegisterError(f"register write failed: {type(exc).__name__}: {str(exc).strip()}") from exc
+    return inner
