@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: prodgate maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: approval_gate
+short_description: Refuse a production change that lacks the signed approvals the policy requires (Art. 12, 16-20, 27)
+version_added: "0.1.0"
+description:
+  - Loads the signed policy (governance signatures, threshold and expiry checked) and the evidence bundle
+    of the change (one DSSE envelope per approver over an in-toto Statement v1), and decides whether the
+    change may proceed.
+  - Computes the required stages from the system's category and type (the Art. 20 matrix in the policy),
+    the change type (Art. 25) and the environment; production changes also need two implementer
+    acknowledgements and one supervisor acknowledgement (Art. 27).
+  - Verifies every envelope (Ed25519 signature, key held by a person with that role and not revoked,
+    validity window) and its binding to this run (change id, system, environment, change type, version,
+    artifact sha256 digests, plan digest, target hosts).
+  - Enforces the quorum of every role, the stage order (for example trial run before go-live),
+    separation of duties (nobody counts for two roles; approvers, implementers and the supervisor are
+    distinct people) and that the launching user is one of the implementers. The launching user is
+    C(awx_user_name) when AWX sets it, otherwise the local user running ansible-playbook.
+  - Refuses a change already recorded as completed and any approval whose nonce was already consumed;
+    on success it records the nonces as consumed in the ledger, so every approval is single-use.
+  - Fails closed, listing every missing or invalid item and how to fix it.
+  - Must be used with C(run_once: true) (it refuses otherwise): the decision covers every host of the play and a
+    refused C(run_once) task stops all of them. Put it first in the play that targets the change's hosts, without
+    C(serial), so that the play hosts are the targets bound by the approvals.
+  - Each option falls back to the run-wide variable named in its description.
+author:
+  - prodgate maintainers
+options:
+  policy:
+    description: Path of the signed policy file. Default from C(prodgate_policy).
+    type: path
+  policy_root:
+    description:
+      - Pinned governance root (YAML with C(threshold) and C(keys)); the policy must be signed by it.
+      - Without it the governance keys listed in the policy itself are used and a warning is returned.
+      - Default from C(prodgate_policy_root).
+    type: path
+  evidence:
+    description: Evidence bundle, a folder of C(*.json) envelopes or one JSON file. Default from C(prodgate_evidence).
+    type: path
+  change_id:
+    description: Change id the approvals must name. Default from C(prodgate_change_id).
+    type: str
+  change_type:
+    description: Change type (Art. 25, plus C(initial_go_live) for a first go-live). Default from C(prodgate_change_type).
+    type: str
+    choices: [initial_go_live, version_update, routine, non_routine, maintenance, environment]
+  system:
+    description: System id in the policy's systems catalogue. Default from C(prodgate_system).
+    type: str
+  environment:
+    description: Environment of the system, for example C(production). Default from C(prodgate_environment).
+    type: str
+  version:
+    description: Release version the approvals must name. Default from C(prodgate_version).
+    type: str
+  artifacts:
+    description:
+      - Release artifacts deployed by this run, each a sha256 digest (optionally C(sha256:) prefixed) or a file on the controller.
+      - Every one must be a subject of every approval. Default from C(prodgate_artifacts).
+    type: list
+    elements: str
+  targets:
+    description: Hosts the approvals must cover (names or globs in the approvals). Default the play's hosts (C(ansible_play_hosts_all)).
+    type: list
+    elements: str
+  plan:
+    description: Deployment plan document (file or sha256); when set, approvals must carry its digest. Default from C(prodgate_plan).
+    type: str
+  implementers:
+    description: Person ids of the implementers; each must have acknowledged. Default from C(prodgate_implementers).
+    type: list
+    elements: str
+  supervisor:
+    description: Person id of the on-site supervisor; must have acknowledged. Default from C(prodgate_supervisor).
+    type: str
+  emergency:
+    description:
+      - Treat the change as an emergency change; an C(emergency_override) approval with a reason, signed by a role the
+        policy allows, is then required and waives the stages the policy lists (never C(go_live) nor the Art. 27 acknowledgements).
+    type: bool
+    default: false
+  ledger:
+    description: Local nonce and completion ledger (SQLite). Default from C(prodgate_ledger), else C(~/.local/state/prodgate/ledger.sqlite).
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the decision is made but the approvals are not consumed.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+notes:
+  - An action plugin; it runs on the controller and never connects to the hosts.
+seealso:
+  - module: prodgate.deploy.change_complete
+"""
+
+EXAMPLES = r"""
+- name: Go-live gate
+  hosts: ta_core_production
+  gather_facts: false
+  vars:
+    prodgate_policy: /etc/prodgate/policy.yml
+    prodgate_policy_root: /etc/prodgate/governance-root.yml
+    prodgate_evidence: /srv/changes/CHG-1001/evidence
+    prodgate_change_id: CHG-1001
+    prodgate_change_type: version_update
+    prodgate_system: ta-core
+    prodgate_environment: production
+    prodgate_version: 3.2.1
+    prodgate_artifacts: [/srv/releases/ta-core-3.2.1.tar.gz]
+    prodgate_implementers: [ivan, jane]
+    prodgate_supervisor: sam
+  tasks:
+    - name: Refuse the change unless every signed approval is present
+      prodgate.deploy.approval_gate:
+      run_once: true
+"""
+
+RETURN = r"""
+change_id:
+  description: The change the decision is about.
+  returned: always
+  type: str
+  sample: CHG-1001
+required_stages:
+  description: Stages the policy requires for this change, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [plan_submission, coo_approval, internal_review, go_live, implementer_ack, supervisor_ack]
+approvals:
+  description: The verified approvals counted for the change (for the change register).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    stage:
+      description: Stage approved.
+      type: str
+    role:
+      description: Role the person signed as.
+      type: str
+    person:
+      description: Person id in the policy.
+      type: str
+    issued_at:
+      description: When the approval was signed (ISO-8601).
+      type: str
+    key_id:
+      description: sha256 of the Ed25519 public key that signed.
+      type: str
+    nonce:
+      description: The single-use nonce, now consumed.
+      type: str
+    reason:
+      description: Reason given (emergency overrides).
+      type: str
+implementers:
+  description: Person ids of the implementers who acknowledged.
+  returned: success
+  type: list
+  elements: str
+supervisor:
+  description: Person id of the supervisor who acknowledged.
+  returned: success
+  type: str
+launcher:
+  description: Person id of the launching user.
+  returned: success
+  type: str
+policy_version:
+  description: Version of the policy applied.
+  returned: success
+  type: int
+consumed:
+  description: Whether the approvals' nonces were recorded as consumed (false in check mode).
+  returned: success
+  type: bool
+problems:
+  description: Every missing or invalid item, with its fix.
+  returned: failure
+  type: list
+  elements: str
+"""

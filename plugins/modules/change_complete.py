@@ -1,0 +1,55 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: prodgate maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: change_complete
+short_description: Record that an approved change completed, so it can never run again (Art. 27)
+version_added: "0.1.0"
+description:
+  - Marks the change as completed in the local nonce and completion ledger; afterwards
+    M(prodgate.deploy.approval_gate) refuses the change id, whatever evidence is presented.
+  - The change must have passed the approval gate with the same ledger.
+  - Runs once per play on the controller.
+author:
+  - prodgate maintainers
+options:
+  change_id:
+    description: The change id. Default from C(prodgate_change_id).
+    type: str
+  ledger:
+    description: The ledger file. Default from C(prodgate_ledger), else C(~/.local/state/prodgate/ledger.sqlite).
+    type: path
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+seealso:
+  - module: prodgate.deploy.approval_gate
+"""
+
+EXAMPLES = r"""
+- name: Record the change as completed (last task of the change)
+  prodgate.deploy.change_complete:
+    change_id: CHG-1001
+"""
+
+RETURN = r"""
+change_id:
+  description: The change recorded.
+  returned: changed
+  type: str
+completed_at:
+  description: When the change had already been completed.
+  returned: when already completed
+  type: str
+"""

@@ -1,0 +1,73 @@
+"""`prodgate evidence`: what a change needs, what its evidence bundle holds, what is missing and why."""
+import getpass
+import json
+
+from ..approvals import load_evidence, verify_evidence
+from ..ledger import Ledger
+from ..policy import load_policy, parse_time
+from ._approval_args import add_change_flags, change_from_args
+from ._common import add_json_flag, emit
+
+
+def register(subparsers):
+    evidence = subparsers.add_parser("evidence", help="verify or bundle the signed approvals of a change")
+    sub = evidence.add_subparsers(dest="evidence_command", metavar="SUBCOMMAND")
+
+    verify = sub.add_parser("verify", help="table of required, present, missing and invalid approvals for a change")
+    verify.add_argument("--policy", required=True, help="the signed policy file")
+    verify.add_argument("--policy-root", help="pinned governance root (default: keys in the policy, or $PRODGATE_POLICY_ROOT)")
+    verify.add_argument("--evidence", required=True, help="evidence folder or JSON bundle")
+    add_change_flags(verify)
+    verify.add_argument("--implementer", action="append", default=None, help="declared implementer (repeat)")
+    verify.add_argument("--supervisor", help="declared supervisor")
+    verify.add_argument("--launcher", help="login of who will launch the run (default: the current user)")
+    verify.add_argument("--emergency", action="store_true", help="verify as an emergency change")
+    verify.add_argument("--ledger", help="ledger file: also report replayed approvals and completed changes")
+    verify.add_argument("--at", help="verify as of this ISO-8601 time (default: now)")
+    add_json_flag(verify)
+    verify.set_defaults(handler=verify_cmd)
+
+    bundle = sub.add_parser("bundle", help="put the envelopes of a folder into one JSON file")
+    bundle.add_argument("folder")
+    bundle.add_argument("--out", required=True)
+    add_json_flag(bundle)
+    bundle.set_defaults(handler=bundle_cmd)
+
+
+def verify_cmd(args):
+    at = parse_time(args.at, "--at") if args.at else None
+    policy = load_policy(args.policy, now=at, root=args.policy_root)
+    binding = change_from_args(args)
+    binding.update({"implementers": args.implementer or [], "supervisor": args.supervisor,
+                    "launcher": args.launcher or getpass.getuser(), "emergency": args.emergency})
+    ledger = Ledger(args.ledger) if args.ledger else None
+    report = verify_evidence(policy, load_evidence(args.evidence), binding, now=at, ledger=ledger)
+    data = {"ok": report.ok, "change_id": binding["change_id"], "required_stages": report.required_stages,
+            "requirements": report.rows, "approvals": [a.as_dict() for a in report.counted],
+            "invalid": report.envelope_problems, "problems": report.problems}
+
+    def text():
+        lines = [f"change {binding['change_id']}: {binding['system']} {binding['environment']} {binding['change_type']} "
+                 f"(policy v{policy.version})", f"required stages: {', '.join(report.required_stages) or '-'}", ""]
+        header = ("STAGE", "ROLE", "NEED", "PRESENT", "STATUS")
+        rows = [(r["stage"], r["role"], str(r["need"]), ", ".join(r["present"]) or "-", r["status"]) for r in report.rows]
+        widths = [max(len(x[i]) for x in [header] + rows) for i in range(5)]
+        for row in [header] + rows:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if report.envelope_problems:
+            lines += ["", "invalid evidence:"] + [f"  - {p}" for p in report.envelope_problems]
+        others = [p for p in report.problems if p not in report.envelope_problems]
+        if others:
+            lines += ["", "missing or refused:"] + [f"  - {p}" for p in others]
+        lines += ["", "RESULT: " + ("complete, the gate will pass" if report.ok else f"INCOMPLETE ({len(report.problems)} problem(s))")]
+        return "\n".join(lines)
+    emit(args, data, text)
+    return 0 if report.ok else 1
+
+
+def bundle_cmd(args):
+    envelopes = [{k: v for k, v in e.items() if k != "_source"} for e in load_evidence(args.folder)]
+    with open(args.out, "x", encoding="utf-8") as handle:
+        json.dump({"envelopes": envelopes}, handle, indent=1)
+    emit(args, {"file": args.out, "envelopes": len(envelopes)}, f"{len(envelopes)} envelope(s) written to {args.out}")
+    return 0
