@@ -30,7 +30,7 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_SESSIONS = ("09:15-11:30", "13:00-15:00")
 DEFAULT_YEAR_END = {"start": "last_trading_day 15:00", "end": "first_trading_day 09:15"}
 DEFAULT_LEAD_TIME = 3
-CHANGE_TYPES = ("version_update", "routine", "non_routine", "maintenance", "environment")
+CHANGE_TYPES = ("initial_go_live", "version_update", "routine", "non_routine", "maintenance", "environment")
 CALENDAR_PREDICATES = ("trading_session", "non_working_day", "year_end_close")
 SELECTOR_KEYS = ("systems", "categories", "environments", "change_types")
 _TARGET_FIELD = {"systems": "system", "categories": "category", "environments": "environment", "change_types": "change_type"}
@@ -756,25 +756,27 @@ def _field(item, name, default=None):
     return getattr(item, name, default)
 
 
-def lead_time_from_approvals(approvals, planned_start=None, working_days=DEFAULT_LEAD_TIME, calendar=None, tz=DEFAULT_TIMEZONE):
+def lead_time_from_approvals(approvals, at=None, working_days=DEFAULT_LEAD_TIME, calendar=None, tz=DEFAULT_TIMEZONE):
     """Apply :func:`check_lead_time` to the earliest verified ``plan_submission`` approval.
 
-    ``approvals`` are already verified (issue 3's ``verify_evidence(...).valid``): plain objects
-    or dicts with stage, role, person, issued_at and, when ``planned_start`` is not given, the
-    ``planned_start`` the approval binds."""
-    plans = [a for a in approvals if _field(a, "stage") == "plan_submission"]
+    ``approvals`` are already verified (``approvals.verify_evidence(...).valid``): objects or
+    dicts with stage, role, person, issued_at, decision and the ``planned_start`` the plan binds.
+    The installation date is the earlier of that planned start and ``at`` (the run's clock): a
+    change run before its planned start had only the lead time it really had."""
+    plans = [a for a in approvals if _field(a, "stage") == "plan_submission" and _field(a, "decision", "approve") == "approve"]
     if not plans:
         raise ApprovalError("no verified plan_submission approval: Art. 17 needs the deployment plan signed by the IT head "
                             "at least 3 working days before installation; sign it with `prodgate approve --stage plan_submission`")
     plan = min(plans, key=lambda a: _to_dt(_field(a, "issued_at"), "issued_at"))
-    start = planned_start if planned_start is not None else _field(plan, "planned_start")
-    if start is None:
-        raise ApprovalError("the plan_submission approval names no planned_start and none was given: "
-                            "sign the plan with the planned start, or pass planned_start to the gate")
+    start = _field(plan, "planned_start")
+    if start is None and at is None:
+        raise ApprovalError("the plan_submission approval names no planned_start: sign the plan with --planned-start")
+    start = _to_dt(start, "planned_start") if start is not None else None
+    if at is not None and (start is None or _aware(at) < start):
+        start = _aware(at)
     summary = {"person": _field(plan, "person"), "role": _field(plan, "role"),
                "issued_at": _to_dt(_field(plan, "issued_at"), "issued_at").isoformat()}
-    return check_lead_time(_to_dt(_field(plan, "issued_at"), "issued_at"), _to_dt(start, "planned_start"),
-                           working_days, calendar, tz, summary)
+    return check_lead_time(_to_dt(_field(plan, "issued_at"), "issued_at"), start, working_days, calendar, tz, summary)
 
 
 def _to_dt(value, name):
@@ -790,51 +792,45 @@ def _to_dt(value, name):
 
 # --- emergency override -----------------------------------------------------------------------
 class Override:
-    def __init__(self, ok, roles, used, missing, message):
-        self.ok, self.roles, self.used, self.missing, self.message = ok, roles, used, missing, message
+    def __init__(self, ok, roles, threshold, used, message):
+        self.ok, self.roles, self.threshold, self.used, self.message = ok, roles, threshold, used, message
 
     def as_dict(self):
-        return {"ok": self.ok, "required_roles": list(self.roles), "approvals": self.used,
-                "missing_roles": list(self.missing), "message": self.message}
+        return {"ok": self.ok, "authorisers": list(self.roles), "threshold": self.threshold,
+                "approvals": self.used, "message": self.message}
 
 
-def check_emergency_override(approvals, roles, at=None):
-    """A frozen change passes only with a verified ``emergency_override`` approval, with a
-    non-empty reason, from each role in ``roles`` (the policy names them), each by a different
-    person, and valid at ``at`` when the approval carries not_before / not_after."""
+def check_emergency_override(approvals, roles, threshold=1, at=None):
+    """A frozen change passes only with verified ``emergency_override`` approvals, each with a
+    reason, from ``threshold`` distinct people holding one of ``roles`` (the policy's
+    ``emergency.authorisers``), valid at ``at`` when they carry not_before / not_after.
+    There is no other bypass: no role, flag or variable skips a freeze."""
     roles = tuple(roles or ())
-    if not roles:
-        return Override(False, roles, [], [], "the policy names no role that may authorise an emergency override: "
-                                                "no override is possible; wait for the next open slot")
-    used, persons = [], set()
-    by_role = {}
-    rejected = []
+    if not roles or not threshold or threshold < 1:
+        return Override(False, roles, threshold, [], "the policy names no role that may authorise an emergency override "
+                                                     "(emergency.authorisers): wait for the next open slot")
+    used, persons, rejected = [], set(), []
     for item in approvals:
-        if _field(item, "stage") != "emergency_override":
+        if _field(item, "stage") != "emergency_override" or _field(item, "decision", "approve") != "approve":
             continue
         role, person, reason = _field(item, "role"), _field(item, "person"), _field(item, "reason")
         if role not in roles:
             rejected.append(f"{person} signed as {role}, which may not authorise overrides")
-            continue
-        if not (isinstance(reason, str) and reason.strip()):
+        elif not (isinstance(reason, str) and reason.strip()):
             rejected.append(f"{person} ({role}) gave no reason")
-            continue
-        if at is not None and not _within(item, at):
+        elif at is not None and not _within(item, at):
             rejected.append(f"{person} ({role}) is not valid at {at.isoformat()}")
-            continue
-        if role in by_role or person in persons:
-            continue
-        by_role[role] = item
-        persons.add(person)
-        used.append({"role": role, "person": person, "reason": reason.strip(),
-                     "issued_at": _iso(_field(item, "issued_at"))})
-    missing = [r for r in roles if r not in by_role]
-    if missing:
+        elif person not in persons:
+            persons.add(person)
+            used.append({"role": role, "person": person, "reason": reason.strip(),
+                         "issued_at": _iso(_field(item, "issued_at")), "not_after": _iso(_field(item, "not_after"))})
+    if len(persons) < threshold:
         detail = f"; not counted: {'; '.join(rejected)}" if rejected else ""
-        return Override(False, roles, used, missing,
-                        f"emergency override needs a signed emergency_override approval with a reason from each of "
-                        f"{list(roles)}; missing {missing}{detail}: sign with `prodgate approve --stage emergency_override --reason ...`")
-    return Override(True, roles, used, [], "emergency override used: " + "; ".join(
+        return Override(False, roles, threshold, used,
+                        f"no emergency override: it needs {threshold} signed emergency_override approval(s) with a reason "
+                        f"from {list(roles)}, found {len(persons)}{detail}; "
+                        "sign with `prodgate approve --stage emergency_override --reason ...`")
+    return Override(True, roles, threshold, used, "emergency override used: " + "; ".join(
         f"{u['person']} ({u['role']}): {u['reason']}" for u in used))
 
 
@@ -872,3 +868,52 @@ def system_category(raw, system):
             if isinstance(entry, dict) and entry.get("id") == system:
                 return entry.get("category")
     return None
+
+
+# --- the change_window decision -----------------------------------------------------------------
+def evaluate_change(raw, source, target, at, approvals=(), lead_time_required=False, emergency=None,
+                    calendar=None, evidence_problems=()):
+    """Everything the ``change_window`` gate decides, as a dict (pure: the caller verifies evidence).
+
+    ``raw`` is the verified policy document, ``approvals`` its verified approvals for this change,
+    ``lead_time_required`` whether the change needs a plan_submission (Art. 17), ``emergency`` the
+    policy's ``emergency`` rules (authorisers, threshold, waives). ``allowed`` is true when the
+    change is open and the lead time is met, or when a valid emergency override covers every
+    problem (a freeze always; the lead time only when ``plan_submission`` is in ``waives``)."""
+    settings = settings_from_policy(raw, source)
+    schedule = FreezeSchedule(windows_from_policy(raw, source, settings), target, settings, calendar)
+    decision = schedule.decide(at)
+    result = {"allowed": False, "open": decision.open, "frozen": not decision.open, "window": decision.as_dict(),
+              "lead_time": None, "override_used": False, "override": None, "evaluated_at": decision.as_dict()["at"],
+              "timezone": settings.timezone_name, "windows_applying": [w.name for w in schedule.windows]}
+    problems, waivable = [], True
+    if not decision.open:
+        problems.append(decision.message())
+    if lead_time_required and settings.lead_time:
+        try:
+            lead = lead_time_from_approvals(approvals, at, settings.lead_time, schedule.calendar, settings.tz)
+            result["lead_time"] = lead.as_dict()
+            if not lead.ok:
+                problems.append(lead.message)
+                waivable = waivable and "plan_submission" in ((emergency or {}).get("waives") or ())
+        except ApprovalError as exc:
+            result["lead_time"] = {"ok": False, "message": str(exc)}
+            problems.append(str(exc))
+            waivable = waivable and "plan_submission" in ((emergency or {}).get("waives") or ())
+    if not problems:
+        result["allowed"] = True
+        result["message"] = f"{target.system}: {decision.message()}" + (
+            f"; {result['lead_time']['message']}" if result["lead_time"] else "")
+        return result
+    emergency = emergency or {}
+    override = check_emergency_override(approvals, emergency.get("authorisers"), emergency.get("threshold", 1), at)
+    result["override"] = override.as_dict()
+    if override.ok and waivable:
+        result.update(allowed=True, override_used=True)
+        result["message"] = f"{target.system}: EMERGENCY OVERRIDE for: {' | '.join(problems)}; {override.message}"
+        return result
+    tail = override.message if not override.ok else "the emergency override does not waive the plan lead time (emergency.waives)"
+    if evidence_problems and not override.ok:
+        tail += "; evidence problems: " + " | ".join(evidence_problems)
+    result["message"] = f"{target.system}: {' | '.join(problems)}; {tail}"
+    return result
