@@ -164,7 +164,10 @@ class World:
                 for person in signers.get((stage, role), []):
                     if (stage, role, person) in skip:
                         continue
-                    extra = {"reason": "payment outage hot fix"} if stage == "emergency_override" else {}
+                    extra = {}
+                    if stage == "emergency_override":
+                        extra = {"reason": "payment outage hot fix", "not_before": self.now - timedelta(hours=1),
+                                 "not_after": self.now + timedelta(hours=4), "issued_at": self.now - timedelta(hours=1)}
                     out.append(self.approve(stage, role, person, binding, offset_minutes=10 * index, **extra))
         return out
 
