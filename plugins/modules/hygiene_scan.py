@@ -15,8 +15,8 @@ version_added: "0.1.0"
 description:
   - Gathers the installed packages, the commands of interest and the files under the application
     paths of a host, and classifies them with the production hygiene rules of Art. 26 of the change
-    policy: compilers and build tools, development packages, language package managers, debuggers,
-    packages on a deny list, source trees and version-control directories.
+    policy (compilers and build tools, development packages, language package managers, debuggers,
+    packages on a deny list, source trees and version-control directories).
   - Changes nothing. The role M(prodgate.deploy.hygiene) wraps it, adds remediation and the report.
   - Supports Debian-family hosts (dpkg) and Red Hat-family hosts (rpm).
 author:
@@ -136,7 +136,7 @@ findings:
       description: The package that remediation would remove, when there is one.
       type: str
     summary:
-      description: One line for reports, C(kind item: evidence).
+      description: "One line for reports: C(kind item: evidence)."
       type: str
   sample:
     - kind: compiler
