@@ -1,0 +1,165 @@
+"""Playbook tests of prodgate.deploy.approval_gate: one passing change and the refusals, each
+asserting its message and that no task after the gate ran on any host."""
+import base64
+import getpass
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from approval_world import ARTIFACT, World  # noqa: E402  pylint: disable=wrong-import-position
+
+from prodgate import dsse  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = REPO / "tests" / "integration" / "playbooks" / "approval_gate.yml"
+VENV_BIN = REPO / ".venv" / "bin"
+
+
+class Gate:
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.world = World(tmp_path)
+        self.inventory = tmp_path / "hosts.yml"
+        self.inventory.write_text("change_hosts:\n  hosts:\n    app1:\n    app2:\n  vars:\n"
+                                  f"    ansible_python_interpreter: {VENV_BIN / 'python'}\n")
+        self.ledger = tmp_path / "ledger.sqlite"
+
+    def run(self, envelopes=None, evidence=None, extra_args=(), **overrides):
+        if evidence is None:
+            evidence = self.world.write_evidence(self.world.evidence() if envelopes is None else envelopes,
+                                                 name=f"evidence{len(list(self.tmp.glob('evidence*')))}")
+        variables = {
+            "prodgate_policy": self.world.policy_path, "prodgate_evidence": evidence,
+            "prodgate_change_id": "CHG-1001", "prodgate_change_type": "version_update", "prodgate_system": "ta-core",
+            "prodgate_environment": "production", "prodgate_version": "3.2.1", "prodgate_artifacts": [ARTIFACT],
+            "prodgate_implementers": ["ivan", "jane"], "prodgate_supervisor": "sam", "prodgate_ledger": str(self.ledger),
+            "awx_user_name": "ivan",
+        }
+        variables.update(overrides)
+        variables = {k: v for k, v in variables.items() if v is not None}
+        vars_file = self.tmp / "vars.json"
+        vars_file.write_text(json.dumps(variables))
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+                   ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+        proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), "-e", f"@{vars_file}", str(PLAYBOOK), *extra_args],
+                              capture_output=True, text=True, env=env, cwd=str(REPO), check=False, timeout=300)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def refused(self, message, **kwargs):
+        code, out = self.run(**kwargs)
+        assert code != 0, out
+        assert "approval gate refused the change" in out, out
+        assert message in out, out
+        assert "PAST-THE-GATE" not in out, out
+        return out
+
+
+@pytest.fixture(name="gate")
+def fixture_gate(tmp_path):
+    return Gate(tmp_path)
+
+
+def test_passing_change_runs_on_every_host_and_returns_the_approvals(gate):
+    code, out = gate.run(complete_change=True)
+    assert code == 0, out
+    assert "PAST-THE-GATE app1 stages=plan_submission,coo_approval,internal_review,trial_run,go_live,implementer_ack,supervisor_ack" in out
+    assert "PAST-THE-GATE app2" in out
+
+
+def test_forged_signature(gate):
+    envs = gate.world.evidence()
+    sig = bytearray(base64.b64decode(envs[3]["signatures"][0]["sig"]))
+    sig[0] ^= 0xFF
+    envs[3]["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    gate.refused("signature does not verify (forged or altered after signing)", envelopes=envs)
+
+
+def test_unknown_key(gate):
+    envs = gate.world.evidence(skip={("go_live", "coo", "carol")})
+    envs.append(gate.world.approve("go_live", "coo", "carol", key=dsse.generate_private_key(), offset_minutes=40))
+    gate.refused("signed by unknown key", envelopes=envs)
+
+
+def test_revoked_key(gate):
+    envs = gate.world.evidence(replace={("go_live", "risk_compliance"): ["rex"]})
+    gate.refused("of rex is revoked in the policy", envelopes=envs)
+
+
+def test_expired_approval(gate):
+    world = gate.world
+    envs = world.evidence(skip={("go_live", "coo", "carol")})
+    envs.append(world.approve("go_live", "coo", "carol", offset_minutes=40, not_after=world.now - timedelta(hours=1)))
+    gate.refused("expired at", envelopes=envs)
+
+
+def test_wrong_system(gate):
+    gate.refused("approves system 'ta-core' but this run is system 'crm'", prodgate_system="crm")
+
+
+def test_wrong_artifact_digest(gate):
+    gate.refused(f"does not approve artifact sha256:{'7' * 64}", prodgate_artifacts=["7" * 64])
+
+
+def test_missing_role(gate):
+    envs = gate.world.evidence(skip={("go_live", "president_office", "pam")})
+    gate.refused("stage go_live: approval for role president_office is missing: need 1 of [pam]", envelopes=envs)
+
+
+def test_quorum_not_met(gate):
+    envs = gate.world.evidence(skip={("internal_review", "review_panel", "rev1")})
+    gate.refused("approval for role review_panel is missing: need 2 of [rev1, rev3] (have 1: rev2)", envelopes=envs)
+
+
+def test_one_person_in_two_roles(gate):
+    envs = gate.world.evidence(replace={("go_live", "risk_compliance"): ["olga"], ("go_live", "business_owner"): ["olga"],
+                                        ("trial_run", "business_owner"): ["olga"]})
+    gate.refused("separation of duties: olga counts for two roles", envelopes=envs)
+
+
+def test_implementer_who_is_also_an_approver(gate):
+    envs = gate.world.evidence(replace={("go_live", "risk_compliance"): ["dual"], ("implementer_ack", "it_ops"): ["ivan", "dual"]})
+    gate.refused("separation of duties: dual is an implementer and also an approver", envelopes=envs, prodgate_implementers=["ivan", "dual"])
+
+
+def test_launcher_not_an_implementer(gate):
+    gate.refused("launcher sam is not one of the implementers [ivan, jane]", awx_user_name="sam")
+
+
+def test_local_user_is_the_launcher_without_awx(gate):
+    gate.refused(f"launcher {getpass.getuser()} is not one of the implementers [ivan, jane]", awx_user_name=None)
+
+
+def test_replay_of_a_completed_change(gate):
+    evidence = gate.world.write_evidence(gate.world.evidence(), name="evidence-once")
+    code, out = gate.run(evidence=evidence, complete_change=True)
+    assert code == 0, out
+    fresh = gate.world.write_evidence(gate.world.evidence(), name="evidence-fresh")
+    gate.refused("change CHG-1001 already completed at", evidence=fresh)
+
+
+def test_approvals_are_single_use(gate):
+    evidence = gate.world.write_evidence(gate.world.evidence(), name="evidence-once")
+    code, out = gate.run(evidence=evidence)
+    assert code == 0, out
+    gate.refused("replay refused, nonce", evidence=evidence)
+
+
+def test_altered_policy(gate):
+    evidence = gate.world.write_evidence(gate.world.evidence(), name="evidence-policy")
+    path = Path(gate.world.policy_path)
+    path.write_text(path.read_text().replace("name: Carol", "name: Mallory"))
+    gate.refused("the file was altered after signing", evidence=evidence)
+
+
+def test_check_mode_decides_without_consuming(gate):
+    evidence = gate.world.write_evidence(gate.world.evidence(), name="evidence-check")
+    code, out = gate.run(evidence=evidence, extra_args=["--check"])
+    assert code == 0 and "consumed=False" in out, out
+    code, out = gate.run(evidence=evidence)
+    assert code == 0 and "PAST-THE-GATE app2" in out, out
