@@ -19,3 +19,7 @@ class CalendarError(ProdgateError):
 
 class RegisterError(ProdgateError):
     """The change register is unwritable, corrupted or fails verification."""
+
+
+class ReleaseError(ProdgateError):
+    """A release bundle is malformed, incomplete (Art. 9, Art. 28) or altered (Art. 8)."""
