@@ -162,8 +162,9 @@ class WorkCalendar:
         try:
             with open(path, encoding="utf-8") as handle:
                 raw = yaml.safe_load(handle)
-        except (OSError, yaml.YAMLError) as exc:
-            raise CalendarError(f"{path}: cannot be read as YAML ({exc}): fix the file") from None
+        except (OSError, yaml.YAMLError, ValueError) as exc:
+            # PyYAML raises ValueError for a well-formed but impossible date such as 2031-13-01.
+            raise CalendarError(f"{path}: cannot be read as YAML ({exc}): fix the file (dates are YYYY-MM-DD)") from None
         if not isinstance(raw, dict):
             raise CalendarError(f"{path}: must be a mapping with year, sources, holidays, makeup_working_days, exchange_closures")
         if raw.get("year") != year:
