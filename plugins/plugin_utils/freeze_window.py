@@ -770,7 +770,7 @@ def lead_time_from_approvals(approvals, at=None, working_days=DEFAULT_LEAD_TIME,
     plan = min(plans, key=lambda a: _to_dt(_field(a, "issued_at"), "issued_at"))
     start = _field(plan, "planned_start")
     if start is None and at is None:
-        raise ApprovalError("the plan_submission approval names no planned_start: sign the plan with --planned-start")
+        raise ApprovalError("the plan_submission approval names no planned_start: sign the plan with `prodgate approve --stage plan_submission --planned-start ...`")
     start = _to_dt(start, "planned_start") if start is not None else None
     if at is not None and (start is None or _aware(at) < start):
         start = _aware(at)
