@@ -189,6 +189,10 @@ consumed:
   description: Whether the approvals' nonces were recorded as consumed (false in check mode).
   returned: success
   type: bool
+decision_ms:
+  description: Time the decision took (policy and evidence loading, verification, ledger), in milliseconds.
+  returned: success
+  type: float
 problems:
   description: Every missing or invalid item, with its fix.
   returned: failure

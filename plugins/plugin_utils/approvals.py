@@ -198,11 +198,11 @@ def _normalise_binding(binding):
 
 def _targets_covered(wanted, allowed):
     """Hosts of ``wanted`` (a set) not covered by ``allowed`` (names or glob patterns)."""
-    exact = {t for t in allowed if not any(c in t for c in "*?[")}
-    rest = wanted - exact
-    patterns = [t for t in allowed if t not in exact]
-    if rest and patterns:
-        rest = {h for h in rest if not any(fnmatch.fnmatchcase(h, p) for p in patterns)}
+    rest = wanted.difference(allowed)
+    if rest:
+        patterns = [t for t in allowed if "*" in t or "?" in t or "[" in t]
+        if patterns:
+            rest = {h for h in rest if not any(fnmatch.fnmatchcase(h, p) for p in patterns)}
     return rest
 
 

@@ -44,8 +44,12 @@ HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 FIX_SIGN = "fix it and re-sign with `prodgate policy sign`"
 
 
-class _Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
-    """SafeLoader that keeps timestamps as strings: the signed bytes must not depend on parsing."""
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # pylint: disable=too-many-ancestors
+    """SafeLoader (libyaml when present) that keeps timestamps as strings: the signed bytes must
+    not depend on how a YAML library parses dates."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -125,13 +129,12 @@ def load_defaults():
         return yaml.load(handle, Loader=_Loader)  # nosec B506
 
 
-_DEFAULTS = None
+# Read at import: Ansible imports the action plugin in the controller process before forking
+# workers, so each gate task inherits the parsed defaults instead of parsing them again.
+_DEFAULTS = load_defaults()
 
 
 def defaults():
-    global _DEFAULTS  # pylint: disable=global-statement
-    if _DEFAULTS is None:
-        _DEFAULTS = load_defaults()
     return copy.deepcopy(_DEFAULTS)
 
 
