@@ -4,7 +4,7 @@ import json
 import sys
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
@@ -80,6 +80,8 @@ def test_structural_mutation_of_the_envelope_is_never_accepted(tmp_path_factory,
         env["signatures"][0]["keyid"] = data.draw(st.text(max_size=64))
     elif kind == "truncate":
         cut = data.draw(st.integers(0, len(env["payload"]) - 1))
+        # dropping only '=' padding leaves the same signed bytes (DSSE accepts unpadded base64)
+        assume(env["payload"][cut:].strip("=") != "")
         env["payload"] = env["payload"][:cut]
     else:
         env["signatures"] = [{"keyid": env["signatures"][0]["keyid"], "sig": data.draw(st.text(max_size=90))}]
