@@ -7,23 +7,23 @@ cd "$here"
 
 # Debian packages the project needs on the controller.
 #   podman/runc/debootstrap: the lab and molecule; postgresql: the register's PostgreSQL backend tests.
-APT_PACKAGES="podman runc netavark aardvark-dns debootstrap uidmap slirp4netns fuse-overlayfs postgresql postgresql-client make git rsync"
+APT_PACKAGES="podman runc netavark aardvark-dns debootstrap uidmap slirp4netns fuse-overlayfs postgresql postgresql-client make git rsync shellcheck"
 PYTHON=${PYTHON:-python3}
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "setup: $1 needs root: run 'sudo make setup' once, or install it yourself ($2)"; exit 1; }; }
 
 # 1. Debian packages ---------------------------------------------------------------------------
-missing=""
+missing=()
 for p in $APT_PACKAGES; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ -n "$missing" ]; then
-  command -v apt-get >/dev/null || { echo "setup: missing Debian packages:$missing; this set-up supports Debian 12 (apt-get not found)"; exit 1; }
-  need_root "installing$missing" "apt-get install -y$missing"
-  echo "setup: installing Debian packages:$missing"
+if [ "${#missing[@]}" -gt 0 ]; then
+  command -v apt-get >/dev/null || { echo "setup: missing Debian packages: ${missing[*]}; this set-up supports Debian 12 (apt-get not found)"; exit 1; }
+  need_root "installing ${missing[*]}" "apt-get install -y ${missing[*]}"
+  echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq $missing >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # 2. podman settings (platform-notes: runc and ulimits, or containers fail to start) -------------

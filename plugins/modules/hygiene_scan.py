@@ -20,7 +20,7 @@ description:
   - Changes nothing. The role M(prodgate.deploy.hygiene) wraps it, adds remediation and the report.
   - Supports Debian-family hosts (dpkg) and Red Hat-family hosts (rpm).
 author:
-  - prodgate maintainers
+  - prodgate maintainers (@prodgate)
 options:
   compiler_commands:
     description: Commands that count as compilers or build tools when found in the system command directories.
@@ -97,6 +97,7 @@ attributes:
     description: The module only reads the host.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
 notes:
   - Findings are grouped per package (one finding for C(gcc) with every command and rule that hit it),
     and source files per outermost directory holding them.
