@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Worked example of docs/approvals.md: keys -> signed policy -> approvals -> evidence verify.
+# Usage: docs/examples/approvals/make_example.sh [OUT_DIR]   (default .cache/approvals-example)
+# Private keys are generated here, at run time, and never committed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../../.." && pwd)
+out=${1:-$repo/.cache/approvals-example}
+pg=${PRODGATE:-$repo/.venv/bin/prodgate}
+rm -rf "$out"; mkdir -p "$out/keys" "$out/evidence"
+cp "$here/policy.template.yml" "$out/policy.yml"
+for who in gov1 gov2 gov3 henry carol bella rita pam ivan jane sam; do
+  pub=$("$pg" keys generate --out "$out/keys/$who.key" --person "$who" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])')
+  sed -i "s/@KEY:$who@/$pub/" "$out/policy.yml"
+done
+sed -i "s/@EXPIRES@/$(date -d '+180 days' +%Y-%m-%dT00:00:00+08:00)/" "$out/policy.yml"
+"$pg" policy sign "$out/policy.yml" --key "$out/keys/gov1.key"
+"$pg" policy sign "$out/policy.yml" --key "$out/keys/gov2.key"
+"$pg" policy check "$out/policy.yml"
+printf 'release 1.4.0\n' > "$out/ops-wiki-1.4.0.tar.gz"
+cat > "$out/change.yml" <<YAML
+change_id: CHG-2001
+system: ops-wiki
+environment: production
+change_type: version_update
+version: "1.4.0"
+artifacts: [$out/ops-wiki-1.4.0.tar.gz]
+targets: [localhost]
+YAML
+sign() { "$pg" approve --key "$out/keys/$3.key" --person "$3" --role "$2" --stage "$1" --change "$out/change.yml" \
+           --policy "$out/policy.yml" --out "$out/evidence/" "${@:4}"; }
+sign plan_submission it_head henry --planned-start "$(date -d '+5 days' +%Y-%m-%dT20:00:00+08:00)"
+sign coo_approval coo carol
+sign go_live business_owner bella
+sign go_live risk_compliance rita
+sign go_live coo carol
+sign go_live president_office pam
+sign implementer_ack it_ops ivan
+sign implementer_ack it_ops jane
+sign supervisor_ack ops_supervisor sam
+"$pg" evidence verify --policy "$out/policy.yml" --evidence "$out/evidence" --change "$out/change.yml" --launcher ivan
+# The gate itself; AWX would set awx_user_name, here we say that ivan launches it.
+PRODGATE_EXAMPLE_DIR="$out" ANSIBLE_COLLECTIONS_PATH="$repo/collections" ANSIBLE_CONFIG="$repo/ansible.cfg" \
+  "$repo/.venv/bin/ansible-playbook" -i localhost, "$here/gate.yml" -e awx_user_name=ivan
