@@ -29,12 +29,12 @@ description:
   - Refuses a change already recorded as completed and any approval whose nonce was already consumed;
     on success it records the nonces as consumed in the ledger, so every approval is single-use.
   - Fails closed, listing every missing or invalid item and how to fix it.
-  - Must be used with C(run_once: true) (it refuses otherwise): the decision covers every host of the play and a
-    refused C(run_once) task stops all of them. Put it first in the play that targets the change's hosts, without
+  - Must be used with C(run_once) set to true (it refuses otherwise), because the decision covers every host of the
+    play and a refused C(run_once) task stops all of them. Put it first in the play that targets the change's hosts, without
     C(serial), so that the play hosts are the targets bound by the approvals.
   - Each option falls back to the run-wide variable named in its description.
 author:
-  - prodgate maintainers
+  - prodgate maintainers (@prodgate)
 options:
   policy:
     description: Path of the signed policy file. Default from C(prodgate_policy).
@@ -95,11 +95,15 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the ledger.
     support: full
     details: In check mode the decision is made but the approvals are not consumed.
   diff_mode:
+    description: Will return details on what has changed when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: all
 notes:
   - An action plugin; it runs on the controller and never connects to the hosts.

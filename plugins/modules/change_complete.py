@@ -18,7 +18,7 @@ description:
   - The change must have passed the approval gate with the same ledger.
   - Runs once per play on the controller.
 author:
-  - prodgate maintainers
+  - prodgate maintainers (@prodgate)
 options:
   change_id:
     description: The change id. Default from C(prodgate_change_id).
@@ -28,10 +28,14 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying the ledger.
     support: full
   diff_mode:
+    description: Will return details on what has changed when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: all
 seealso:
   - module: prodgate.deploy.approval_gate
