@@ -145,7 +145,7 @@ class RegisterWriter:
     """What the callback drives. Every public method raises RegisterError with a fix in the message."""
 
     def __init__(self, url=None, signing_key=DEFAULT_KEY, anchor=DEFAULT_ANCHOR, journal_dir=DEFAULT_JOURNAL_DIR,
-                 busy_timeout_ms=5000, durability="FULL", create_key=True):
+                 busy_timeout_ms=5000, durability="NORMAL", create_key=True):
         self.url = url
         self.signing_key = expand(signing_key)
         self.anchor = anchor
@@ -213,7 +213,7 @@ class RegisterWriter:
             return None
 
         def _do():
-            with self.store._write_txn():  # pylint: disable=protected-access
+            with self.store.durable_commit():
                 rows = self.store._execute("SELECT seq, hash FROM register_entries ORDER BY seq DESC LIMIT 1")  # pylint: disable=protected-access
                 seq, head = rows[0]
                 cp = make_checkpoint(self.key, self.register_id, seq, head, run_id=self.run_id)

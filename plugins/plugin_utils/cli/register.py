@@ -10,8 +10,8 @@ from ..register_chain import generate_key, key_id, load_public_keys, public_key_
 from ..register_query import (RegisterView, change_form, change_line, filter_changes, form_markdown, list_runs, load,
                               show_run, system_archive, to_csv, to_markdown)
 from ..register_store import open_store, redact_url, wrap_db_errors
-from ..register_writer import (DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, anchor_path, expand, import_journal,
-                               pending_journals, verify_register)
+from ..register_writer import (DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter, anchor_path, expand,
+                               import_journal, pending_journals, verify_register)
 
 
 def _db(args):
@@ -219,6 +219,16 @@ def cmd_import_journal(args):
         paths = args.files or pending_journals(args.journal_dir or os.environ.get("PRODGATE_REGISTER_JOURNAL_DIR")
                                                or DEFAULT_JOURNAL_DIR, store.register_id())
         results = [import_journal(store, p) for p in paths]
+        key = expand(args.key or os.environ.get("PRODGATE_REGISTER_SIGNING_KEY") or DEFAULT_KEY)
+        if results and any(r["imported"] for r in results) and os.path.exists(key):
+            writer = RegisterWriter(url=_db(args), signing_key=key,
+                                    anchor=os.environ.get("PRODGATE_REGISTER_ANCHOR") or DEFAULT_ANCHOR)
+            writer.store, writer.register_id, writer.key = store, store.register_id(), load_key(key)
+            writer.anchor = anchor_path(writer.anchor, writer.register_id)
+            seq = writer.checkpoint()
+            if writer.broken:
+                raise RegisterError(f"journal imported but the checkpoint failed: {writer.broken}")
+            results[-1]["checkpoint"] = seq
     emit(args, {"ok": True, "imported": results}, lambda: "\n".join(
         f"imported {r['imported']} entries from {r['journal']}" + (f" as entries {r['first_seq']}..{r['last_seq']}"
                                                                    if r.get("first_seq") else "")
@@ -283,6 +293,7 @@ def register(subparsers):
     p = sub.add_parser("import-journal", help="append journals left by a failed register write, in order")
     _add_common(p)
     p.add_argument("--journal-dir", help=f"journal directory (default $PRODGATE_REGISTER_JOURNAL_DIR or {DEFAULT_JOURNAL_DIR})")
+    p.add_argument("--key", help="sign a checkpoint after the import with this key (default: the local signing key, if any)")
     p.add_argument("files", nargs="*", help="journal files (default: all waiting for this register)")
     p.set_defaults(handler=cmd_import_journal)
 
