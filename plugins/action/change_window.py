@@ -14,10 +14,16 @@ import datetime
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils import approvals as approvals_core
 from ansible_collections.prodgate.deploy.plugins.plugin_utils import freeze_window
-from ansible_collections.prodgate.deploy.plugins.plugin_utils import policy as policy_core
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
+
+try:  # signatures need `cryptography` on the controller (a dependency of ansible-core's usual installs)
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils import approvals as approvals_core
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils import policy as policy_core
+    IMPORT_ERROR = None
+except ImportError as import_exc:
+    approvals_core = policy_core = None
+    IMPORT_ERROR = import_exc
 
 ARGUMENT_SPEC = {
     "policy": {"type": "path"},
@@ -54,7 +60,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if IMPORT_ERROR is not None:
+            raise AnsibleActionFail(f"change_window cannot verify the signed policy: {IMPORT_ERROR}; "
+                                    "install the Python package cryptography on the controller")
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         for option, var in DEFAULT_VARS.items():
             if args.get(option) in (None, []):
                 args[option] = self._var(task_vars, var)

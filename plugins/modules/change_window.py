@@ -28,7 +28,10 @@ description:
   - A year without calendar data, an unknown time zone or an unparsable window fails closed.
   - This is an action plugin; it runs on the controller and needs no connection to the hosts.
 author:
-  - prodgate maintainers
+  - prodgate maintainers (@prodgate)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 options:
   policy:
     description: Signed policy file. Defaults to the variable C(prodgate_policy).
@@ -74,7 +77,7 @@ options:
 attributes:
   action:
     support: full
-  async:
+  bypass_host_loop:
     support: none
   check_mode:
     support: full
@@ -82,6 +85,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: all
 notes:
   - Windows, calendar settings and their semantics are described in C(docs/freeze-windows.md).

@@ -87,8 +87,8 @@ def parse_sessions(raw, where):
             raise PolicyError(f"{where}[{i}]: {item!r} ends before it starts: sessions stay within one day")
         out.append((start, end))
     out.sort()
-    for (_, end), (start, _) in zip(out, out[1:]):
-        if start < end:
+    for first, second in zip(out, out[1:]):
+        if second[0] < first[1]:
             raise PolicyError(f"{where}: sessions overlap: list each minute once")
     return tuple(out)
 
@@ -144,7 +144,7 @@ class CronSpec:
         for piece in text.lower().split(","):
             step = 1
             if "/" in piece:
-                piece, _, step_text = piece.partition("/")
+                piece, step_text = piece.split("/", 1)
                 if not step_text.isdigit() or int(step_text) == 0:
                     raise PolicyError(f"{where}: bad step in {name} field {text!r}")
                 step = int(step_text)
@@ -414,21 +414,15 @@ class Window:
         if kind == "date":
             return self._at(_dt.date(year, value[0], value[1]), minutes)
         direction, which = _ANCHORS[value]
-        if direction < 0:
-            base = _dt.date(year + 1, 1, 1)
-            ok = lambda info: info.working_day if which == "working" else info.trading[self.exchange]  # noqa: E731
-            # Walk inside ``year`` only, so the start needs ``year``'s data alone.
-            day = base
-            while True:
-                day -= _dt.timedelta(days=1)
-                if ok(cal.day(day)):
-                    return self._at(day, minutes)
-        day = _dt.date(year, 1, 1)
+        # Walk inside ``year`` only (backwards from 31 Dec for a start, forwards from 1 Jan for
+        # an end), so each edge needs that year's data alone.
+        day = _dt.date(year, 12, 31) if direction < 0 else _dt.date(year, 1, 1)
+        step = _dt.timedelta(days=direction)
         while True:
             info = cal.day(day)
-            if (info.working_day if which == "working" else info.trading[self.exchange]):
+            if info.working_day if which == "working" else info.trading[self.exchange]:
                 return self._at(day, minutes)
-            day += _dt.timedelta(days=1)
+            day += step
 
     def _year_end_intervals(self, a, b, cal, notes):
         out = []
@@ -625,8 +619,7 @@ class FreezeSchedule:
         limit = ts + _LOOKAHEAD_DAYS * 86400
         while ts < limit:
             chunk = self._chunk(ts)
-            for seg in chunk[3][bisect.bisect_right(chunk[2], ts) - 1:]:
-                yield seg
+            yield from chunk[3][bisect.bisect_right(chunk[2], ts) - 1:]
             ts = chunk[1]
 
     def decide(self, when):
@@ -770,7 +763,8 @@ def lead_time_from_approvals(approvals, at=None, working_days=DEFAULT_LEAD_TIME,
     plan = min(plans, key=lambda a: _to_dt(_field(a, "issued_at"), "issued_at"))
     start = _field(plan, "planned_start")
     if start is None and at is None:
-        raise ApprovalError("the plan_submission approval names no planned_start: sign the plan with `prodgate approve --stage plan_submission --planned-start ...`")
+        raise ApprovalError("the plan_submission approval names no planned_start: "
+                            "sign the plan with `prodgate approve --stage plan_submission --planned-start ...`")
     start = _to_dt(start, "planned_start") if start is not None else None
     if at is not None and (start is None or _aware(at) < start):
         start = _aware(at)

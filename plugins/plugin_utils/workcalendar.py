@@ -235,7 +235,7 @@ class WorkCalendar:
     def next_day(self, date, predicate, limit=400):
         """First date after ``date`` for which ``predicate(DayInfo)`` is true."""
         day = date
-        for _ in range(limit):
+        for _attempt in range(limit):
             day += _ONE_DAY
             if predicate(self.day(day)):
                 return day
@@ -243,7 +243,7 @@ class WorkCalendar:
 
     def previous_day(self, date, predicate, limit=400):
         day = date
-        for _ in range(limit):
+        for _attempt in range(limit):
             day -= _ONE_DAY
             if predicate(self.day(day)):
                 return day
