@@ -181,7 +181,7 @@ def build_bundle(src, out=None):
     if out is None or os.path.isdir(out):
         out = os.path.join(out or ".", f"{manifest['system']}-{manifest['version']}.tar.gz")
     text = yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False).encode("utf-8")
-    files = sorted({entry["path"] for _, entry in listed_files(manifest)})
+    files = sorted({entry["path"] for _section, entry in listed_files(manifest)})
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.addfile(_tarinfo(MANIFEST, len(text)), io.BytesIO(text))
@@ -255,4 +255,3 @@ def verify_bundle(path):
     if extra:
         raise ReleaseError(f"bundle {path}: {', '.join(extra)} not listed in {MANIFEST}; the bundle was altered after it was built")
     return manifest
-

@@ -45,7 +45,7 @@ def _text(verb, data):
 
 
 def build_command(args):
-    path, _ = release.build_bundle(args.source, args.out)
+    path = release.build_bundle(args.source, args.out)[0]
     data = _summary(path, release.verify_bundle(path))
     emit(args, data, lambda: _text("built", data))
     return 0

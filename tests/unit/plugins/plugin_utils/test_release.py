@@ -61,7 +61,7 @@ def repack(bundle, out, change):
 
 @pytest.fixture(name="bundle")
 def fixture_bundle(tmp_path):
-    path, _ = release.build_bundle(str(make_source(tmp_path / "src")), str(tmp_path))
+    path = release.build_bundle(str(make_source(tmp_path / "src")), str(tmp_path))[0]
     return path
 
 
@@ -80,12 +80,12 @@ def test_build_writes_manifest_with_digests_grades_documents_and_rollback_plan(b
 
 def test_same_source_gives_same_bundle_digest(tmp_path):
     src = make_source(tmp_path / "src")
-    first, _ = release.build_bundle(str(src), str(tmp_path / "a.tar.gz"))
+    first = release.build_bundle(str(src), str(tmp_path / "a.tar.gz"))[0]
     os.utime(src / "app" / "svc.py", (1, 1))
-    second, _ = release.build_bundle(str(src), str(tmp_path / "b.tar.gz"))
+    second = release.build_bundle(str(src), str(tmp_path / "b.tar.gz"))[0]
     assert release.bundle_digest(first) == release.bundle_digest(second)
     (src / "app" / "svc.py").write_text("print('changed')\n")
-    third, _ = release.build_bundle(str(src), str(tmp_path / "c.tar.gz"))
+    third = release.build_bundle(str(src), str(tmp_path / "c.tar.gz"))[0]
     assert release.bundle_digest(third) != release.bundle_digest(first)
 
 
