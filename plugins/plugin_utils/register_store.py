@@ -198,9 +198,13 @@ class RegisterStore:
         return rows[0] if rows else None
 
     def last_checkpoint_row(self):
-        rows = self._read("SELECT seq, prev_hash, hash, body FROM register_entries WHERE body LIKE ? "
-                          "ORDER BY seq DESC LIMIT 1", (_CHECKPOINT_LIKE,))
+        rows = self.last_checkpoint_rows(1)
         return rows[0] if rows else None
+
+    def last_checkpoint_rows(self, limit):
+        """The last ``limit`` rows that look like checkpoints, newest first (callers parse and check them)."""
+        return self._read("SELECT seq, prev_hash, hash, body FROM register_entries WHERE body LIKE ? "
+                          "ORDER BY seq DESC LIMIT ?", (_CHECKPOINT_LIKE, limit))
 
     def bodies(self, like=None):
         """(seq, body) of entries, optionally pre-filtered by a LIKE pattern on the body text."""

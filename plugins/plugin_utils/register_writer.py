@@ -32,13 +32,14 @@ def anchor_path(template, register_id):
 
 
 def tail_check(store, anchor_path=None, trusted_keys=None):
-    """Verify the register from its last signed checkpoint to its head, and against the anchor.
+    """Verify the last checkpointed run and everything after it, and the anchor.
 
-    This is the bounded check run before every playbook; ``verify_register`` checks everything.
+    This is the bounded check run before every playbook: from the checkpoint before the last one
+    (so the whole last run is re-hashed) to the head. ``verify_register`` checks everything.
     """
     register_id = store.register_id()
-    cp = store.last_checkpoint_row()
-    start = cp[0] if cp else 1
+    cps = [r for r in store.last_checkpoint_rows(2) if json.loads(r[3]).get("kind") == "checkpoint"]
+    start = cps[1][0] if len(cps) > 1 else 1
     rows = list(store.iter_rows(start=start))
     problems = []
     if rows and start > 1:
@@ -51,12 +52,12 @@ def tail_check(store, anchor_path=None, trusted_keys=None):
             problems.append(f"entry {seq} was altered or its chain is broken")
             break
         prev = stored_hash
-    if cp:
+    for cp in cps:
         body = json.loads(cp[3])
         if body.get("count") != cp[0] - 1 or body.get("head") != cp[1] or not signature_ok(body):
-            problems.append(f"the last checkpoint (entry {cp[0]}) does not match the chain or its signature is bad")
+            problems.append(f"checkpoint entry {cp[0]} does not match the chain or its signature is bad")
         elif trusted_keys is not None and body.get("key_id") not in trusted_keys:
-            problems.append(f"the last checkpoint (entry {cp[0]}) is signed by untrusted key {body.get('key_id')}")
+            problems.append(f"checkpoint entry {cp[0]} is signed by untrusted key {body.get('key_id')}")
     anchor = read_anchor(anchor_path) if anchor_path else None
     head_seq, _ = store.head()
     if anchor and anchor.get("register_id") == register_id:
