@@ -715,7 +715,8 @@ class LeadTime:
     def as_dict(self):
         return {"ok": self.ok, "required_working_days": self.required, "plan_submitted_on": self.submitted.isoformat(),
                 "install_date": self.install_date.isoformat(), "submit_by": self.deadline.isoformat(),
-                "earliest_install_date": self.earliest_install.isoformat(), "approval": self.approval, "message": self.message}
+                "earliest_install_date": self.earliest_install.isoformat() if self.earliest_install else None,
+                "approval": self.approval, "message": self.message}
 
 
 def check_lead_time(submitted_at, planned_start, working_days=DEFAULT_LEAD_TIME, calendar=None, tz=DEFAULT_TIMEZONE, approval=None):
@@ -727,19 +728,23 @@ def check_lead_time(submitted_at, planned_start, working_days=DEFAULT_LEAD_TIME,
     submitted = _aware(submitted_at).astimezone(zone).date()
     install = _aware(planned_start).astimezone(zone).date()
     deadline = cal.add_working_days(install, -working_days)
-    earliest = submitted
-    if working_days:
-        # The earliest date whose deadline is still on or after the submission date.
-        first = submitted if cal.is_working_day(submitted) else cal.add_working_days(submitted, 1)
-        earliest = cal.add_working_days(first, working_days - 1) + _dt.timedelta(days=1)
     ok = submitted <= deadline
+    earliest = submitted
     if ok:
         message = (f"lead time met: plan submitted {submitted}, installation {install}, "
                    f"{working_days} working days needed (submit by {deadline})")
     else:
+        try:
+            if working_days:
+                # The earliest date whose deadline is still on or after the submission date.
+                first = submitted if cal.is_working_day(submitted) else cal.add_working_days(submitted, 1)
+                earliest = cal.add_working_days(first, working_days - 1) + _dt.timedelta(days=1)
+            move = f"move the installation to {earliest} or later"
+        except CalendarError as exc:
+            earliest, move = None, f"the earliest installation date is unknown ({exc})"
         message = (f"lead time not met (Art. 17): the plan was submitted {submitted} but an installation on {install} "
                    f"needs it by {deadline} ({working_days} working days before, make-up days counted): "
-                   f"move the installation to {earliest} or later, or pass it as an emergency change")
+                   f"{move}, or pass it as an emergency change")
     return LeadTime(ok, working_days, submitted, install, deadline, earliest, approval, message)
 
 
