@@ -78,7 +78,7 @@ class World:
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.keys = {pid: dsse.generate_private_key() for pid in PEOPLE}
-        self.gov_keys = [dsse.generate_private_key() for _ in range(3)]
+        self.gov_keys = [dsse.generate_private_key() for dummy in range(3)]
         self.hosts = list(hosts)
         self.now = now()
         self.doc = self.policy_document(governance_threshold)

@@ -220,7 +220,7 @@ def verify_envelope(policy, envelope, binding, now):  # pylint: disable=too-many
         return None, f"{where}: payloadType {payload_type!r} is not {dsse.INTOTO_PAYLOAD_TYPE}; only prodgate approvals are evidence"
     known = [(kid, sig, policy.keys[kid]) for kid, sig in sigs if kid in policy.keys]
     if not known:
-        kids = ", ".join(k[:16] for k, _ in sigs)
+        kids = ", ".join(kid[:16] for kid, dummy in sigs)
         return None, (f"{where}: signed by unknown key {kids}; the key is not in the policy's people, "
                       "add the signer's public key to the policy (and re-sign it) or use a listed key")
     good = [pk for kid, sig, pk in known if dsse.verify_signature(pk.public_key, payload_type, payload, sig)]

@@ -23,41 +23,41 @@ def run(capsys, *argv):
 
 def test_keys_generate_writes_0600_key_and_optional_passphrase(tmp_path, capsys, monkeypatch):
     key = tmp_path / "alice.key"
-    code, out, _ = run(capsys, "keys", "generate", "--out", str(key), "--person", "alice", "--json")
+    code, out, dummy_err = run(capsys, "keys", "generate", "--out", str(key), "--person", "alice", "--json")
     assert code == 0
     data = json.loads(out)
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     assert data["keyid"] == dsse.keyid_of(data["public_key"]) and not data["encrypted"]
     assert (tmp_path / "alice.key.pub").read_text().strip() == data["public_key"]
-    code, _, err = run(capsys, "keys", "generate", "--out", str(key))
+    code, dummy_out, err = run(capsys, "keys", "generate", "--out", str(key))
     assert code == 2 and "refusing to overwrite" in err
     monkeypatch.setenv("PG_PASS", "correct horse")
     enc = tmp_path / "bob.key"
-    code, out, _ = run(capsys, "keys", "generate", "--out", str(enc), "--passphrase-env", "PG_PASS", "--json")
+    code, out, dummy_err = run(capsys, "keys", "generate", "--out", str(enc), "--passphrase-env", "PG_PASS", "--json")
     assert json.loads(out)["encrypted"] and b"ENCRYPTED" in enc.read_bytes()
-    code, _, err = run(capsys, "keys", "show", str(enc))
+    code, dummy_out, err = run(capsys, "keys", "show", str(enc))
     assert code == 2 and "is encrypted" in err
-    code, out, _ = run(capsys, "keys", "show", str(enc), "--passphrase-env", "PG_PASS", "--json")
+    code, out, dummy_err = run(capsys, "keys", "show", str(enc), "--passphrase-env", "PG_PASS", "--json")
     assert code == 0 and json.loads(out)["public_key"] == (tmp_path / "bob.key.pub").read_text().strip()
 
 
 def test_policy_sign_and_check(tmp_path, capsys):
     world = World(tmp_path, sign=False)
-    code, out, _ = run(capsys, "policy", "check", world.policy_path, "--json")
+    code, out, dummy_err = run(capsys, "policy", "check", world.policy_path, "--json")
     assert code == 2 and "is not signed" in " ".join(json.loads(out)["problems"])
     gov = []
     for i, key in enumerate(world.gov_keys[:2]):
         path = tmp_path / f"gov{i}.key"
         dsse.write_private_key(str(path), key)
         gov.append(str(path))
-    code, out, _ = run(capsys, "policy", "sign", world.policy_path, "--key", gov[0])
+    code, out, dummy_err = run(capsys, "policy", "sign", world.policy_path, "--key", gov[0])
     assert code == 0 and "1 signature(s), threshold 2" in out
-    code, out, _ = run(capsys, "policy", "check", world.policy_path)
+    code, out, dummy_err = run(capsys, "policy", "check", world.policy_path)
     assert code == 2 and "need 2" in out
     run(capsys, "policy", "sign", world.policy_path, "--key", gov[1])
-    code, out, _ = run(capsys, "policy", "check", world.policy_path)
+    code, out, dummy_err = run(capsys, "policy", "check", world.policy_path)
     assert code == 0 and "OK, version 1" in out
-    code, _, err = run(capsys, "policy", "sign", world.policy_path, "--key", world.write_key("carol"))
+    code, dummy_out, err = run(capsys, "policy", "sign", world.policy_path, "--key", world.write_key("carol"))
     assert code == 2 and "not one of the policy's governance keys" in err
     world.policy()  # the CLI-signed file loads
 
@@ -76,7 +76,7 @@ def test_approve_then_evidence_verify_table(tmp_path, capsys):
         code, out, err = run(capsys, "approve", "--key", world.write_key(person), "--person", person, "--role", role,
                              "--stage", stage, "--change", change, "--policy", world.policy_path, "--out", str(evidence) + "/", "--json")
         assert code == 0, err
-    code, out, _ = run(capsys, "evidence", "verify", "--policy", world.policy_path, "--evidence", str(evidence),
+    code, out, dummy_err = run(capsys, "evidence", "verify", "--policy", world.policy_path, "--evidence", str(evidence),
                        "--change", change, "--launcher", "ivan")
     assert code == 1
     assert re.search(r"^go_live\s+president_office\s+1\s+-\s+missing 1$", out, re.M), out
@@ -85,21 +85,21 @@ def test_approve_then_evidence_verify_table(tmp_path, capsys):
     assert "RESULT: INCOMPLETE (1 problem(s))" in out
     run(capsys, "approve", "--key", world.write_key("pam"), "--person", "pam", "--role", "president_office",
         "--stage", "go_live", "--change", change, "--out", str(evidence))
-    code, out, _ = run(capsys, "evidence", "verify", "--policy", world.policy_path, "--evidence", str(evidence),
+    code, out, dummy_err = run(capsys, "evidence", "verify", "--policy", world.policy_path, "--evidence", str(evidence),
                        "--change", change, "--launcher", "ivan", "--json")
     data = json.loads(out)
     assert code == 0 and data["ok"] and len(data["approvals"]) == 9
-    code, out, _ = run(capsys, "evidence", "bundle", str(evidence), "--out", str(tmp_path / "bundle.json"))
+    code, out, dummy_err = run(capsys, "evidence", "bundle", str(evidence), "--out", str(tmp_path / "bundle.json"))
     assert code == 0 and "9 envelope(s)" in out
 
 
 def test_approve_refuses_role_not_held_and_emergency_without_reason(tmp_path, capsys):
     world = World(tmp_path)
     common = ["--change-id", "C1", "--system", "wiki", "--environment", "production", "--change-type", "routine", "--target", "app1"]
-    code, _, err = run(capsys, "approve", "--key", world.write_key("rita"), "--person", "rita", "--role", "coo", "--stage", "go_live",
+    code, dummy_out, err = run(capsys, "approve", "--key", world.write_key("rita"), "--person", "rita", "--role", "coo", "--stage", "go_live",
                        "--policy", world.policy_path, "--out", str(tmp_path), *common)
     assert code == 2 and "rita does not hold role coo" in err
-    code, _, err = run(capsys, "approve", "--key", world.write_key("carol"), "--person", "carol", "--role", "coo",
+    code, dummy_out, err = run(capsys, "approve", "--key", world.write_key("carol"), "--person", "carol", "--role", "coo",
                        "--stage", "emergency_override", "--out", str(tmp_path), *common)
     assert code == 2 and "needs --reason" in err
     assert yaml.safe_load(Path(world.policy_path).read_text())["version"] == 1
