@@ -12,11 +12,23 @@ import binascii
 import hashlib
 import os
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from .errors import ApprovalError, ProdgateError
+
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    CRYPTOGRAPHY_ERROR = None
+except ImportError as exc:  # reported when a key or signature is first used, not at import
+    CRYPTOGRAPHY_ERROR = exc
+    InvalidSignature = Ed25519PrivateKey = Ed25519PublicKey = serialization = None
+
+
+def _require_cryptography():
+    if CRYPTOGRAPHY_ERROR is not None:
+        raise ProdgateError(f"the Python package `cryptography` is needed on the controller for signatures "
+                            f"({CRYPTOGRAPHY_ERROR}); install it, e.g. `pip install cryptography`")
+
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
@@ -48,6 +60,7 @@ def b64encode(data):
 # ---- keys -----------------------------------------------------------------------------------
 
 def public_key_hex(public_key):
+    _require_cryptography()
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return raw.hex()
 
@@ -58,6 +71,7 @@ def keyid_of(public_hex):
 
 
 def parse_public_key(public_hex, where="public key"):
+    _require_cryptography()
     try:
         raw = bytes.fromhex(public_hex)
         if len(raw) != 32:
@@ -70,10 +84,12 @@ def parse_public_key(public_hex, where="public key"):
 
 
 def generate_private_key():
+    _require_cryptography()
     return Ed25519PrivateKey.generate()
 
 
 def private_key_pem(private_key, passphrase=None):
+    _require_cryptography()
     enc = (serialization.BestAvailableEncryption(passphrase.encode("utf-8")) if passphrase
            else serialization.NoEncryption())
     return private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
@@ -92,6 +108,7 @@ def write_private_key(path, private_key, passphrase=None, force=False):
 
 
 def load_private_key(path, passphrase=None):
+    _require_cryptography()
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -112,6 +129,7 @@ def load_private_key(path, passphrase=None):
 
 def sign_envelope(payload, private_key, payload_type=INTOTO_PAYLOAD_TYPE):
     """Return a DSSE envelope dict with one signature by ``private_key``."""
+    _require_cryptography()
     keyid = keyid_of(public_key_hex(private_key.public_key()))
     sig = private_key.sign(pae(payload_type, payload))
     return {"payload": b64encode(payload), "payloadType": payload_type,
@@ -119,6 +137,7 @@ def sign_envelope(payload, private_key, payload_type=INTOTO_PAYLOAD_TYPE):
 
 
 def verify_signature(public_key, payload_type, payload, sig):
+    _require_cryptography()
     try:
         public_key.verify(sig, pae(payload_type, payload))
         return True

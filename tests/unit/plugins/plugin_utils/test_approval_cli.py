@@ -77,7 +77,7 @@ def test_approve_then_evidence_verify_table(tmp_path, capsys):
                              "--stage", stage, "--change", change, "--policy", world.policy_path, "--out", str(evidence) + "/", "--json")
         assert code == 0, err
     code, out, dummy_err = run(capsys, "evidence", "verify", "--policy", world.policy_path, "--evidence", str(evidence),
-                       "--change", change, "--launcher", "ivan")
+                               "--change", change, "--launcher", "ivan")
     assert code == 1
     assert re.search(r"^go_live\s+president_office\s+1\s+-\s+missing 1$", out, re.M), out
     assert re.search(r"^implementer_ack\s+it_ops\s+2\s+ivan, jane\s+ok$", out, re.M), out
@@ -86,7 +86,7 @@ def test_approve_then_evidence_verify_table(tmp_path, capsys):
     run(capsys, "approve", "--key", world.write_key("pam"), "--person", "pam", "--role", "president_office",
         "--stage", "go_live", "--change", change, "--out", str(evidence))
     code, out, dummy_err = run(capsys, "evidence", "verify", "--policy", world.policy_path, "--evidence", str(evidence),
-                       "--change", change, "--launcher", "ivan", "--json")
+                               "--change", change, "--launcher", "ivan", "--json")
     data = json.loads(out)
     assert code == 0 and data["ok"] and len(data["approvals"]) == 9
     code, out, dummy_err = run(capsys, "evidence", "bundle", str(evidence), "--out", str(tmp_path / "bundle.json"))
@@ -97,9 +97,9 @@ def test_approve_refuses_role_not_held_and_emergency_without_reason(tmp_path, ca
     world = World(tmp_path)
     common = ["--change-id", "C1", "--system", "wiki", "--environment", "production", "--change-type", "routine", "--target", "app1"]
     code, dummy_out, err = run(capsys, "approve", "--key", world.write_key("rita"), "--person", "rita", "--role", "coo", "--stage", "go_live",
-                       "--policy", world.policy_path, "--out", str(tmp_path), *common)
+                               "--policy", world.policy_path, "--out", str(tmp_path), *common)
     assert code == 2 and "rita does not hold role coo" in err
     code, dummy_out, err = run(capsys, "approve", "--key", world.write_key("carol"), "--person", "carol", "--role", "coo",
-                       "--stage", "emergency_override", "--out", str(tmp_path), *common)
+                               "--stage", "emergency_override", "--out", str(tmp_path), *common)
     assert code == 2 and "needs --reason" in err
     assert yaml.safe_load(Path(world.policy_path).read_text())["version"] == 1
