@@ -9,11 +9,11 @@ name: change_register
 type: notification
 short_description: Record every production change in a tamper-evident register
 version_added: 0.1.0
-author: prodgate contributors
+author: prodgate contributors (@prodgate)
 description:
   - Records each run (playbook, controller, user, AWX job and user, project revision, check and diff mode, change id and
-    type, the approvals verified by P(prodgate.deploy.approval_gate#action), the window decision of
-    P(prodgate.deploy.change_window#action), implementers, supervisor, final stats) and, per host and task, an intent
+    type, the approvals verified by M(prodgate.deploy.approval_gate), the window decision of
+    M(prodgate.deploy.change_window), implementers, supervisor, final stats) and, per host and task, an intent
     entry when the task is queued and then its outcome (module, task, role, arguments with C(no_log) values censored and
     secret-looking keys masked, the diff when Ansible produced one, duration). Policy Art. 22(5), 25 and 27.
   - Every entry is chained with SHA-256 to the previous one; at the end of each run a checkpoint is signed with an Ed25519

@@ -75,7 +75,7 @@ def load_key(path):
 
 
 def public_key_b64(private_key):
-    _, serialization = _ed25519()
+    serialization = _ed25519()[1]
     raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode("ascii")
 
@@ -121,7 +121,7 @@ def make_checkpoint(private_key, register_id, count, head, run_id=None, ts=None)
 
 
 def signature_ok(cp):
-    ed25519, _ = _ed25519()
+    ed25519 = _ed25519()[0]
     try:
         pub = ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(cp["public_key"]))
         pub.verify(base64.b64decode(cp["signature"]), checkpoint_message(cp["register_id"], cp["count"], cp["head"]))

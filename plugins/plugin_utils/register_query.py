@@ -233,7 +233,8 @@ def system_archive(view, system):
     }
 
 
-def to_csv(rows, columns=CHANGE_COLUMNS):
+def to_csv(rows, columns=None):
+    columns = columns or CHANGE_COLUMNS
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -242,7 +243,9 @@ def to_csv(rows, columns=CHANGE_COLUMNS):
     return buf.getvalue()
 
 
-def to_markdown(rows, columns=CHANGE_COLUMNS):
+def to_markdown(rows, columns=None):
+    columns = columns or CHANGE_COLUMNS
+
     def cell(v):
         return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

@@ -5,6 +5,7 @@ tests call these functions directly. Redaction happens *before* an entry is hash
 is in the chain it can never be removed, so the decision is taken here, once, at capture time.
 """
 import hashlib
+import math
 import json
 import re
 
@@ -58,7 +59,7 @@ def plain(value, _depth=0):
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if math.isnan(value) or math.isinf(value):
             return str(value)
         return int(value) if value.is_integer() else repr(float(value))
     if isinstance(value, str):

@@ -59,7 +59,7 @@ def tail_check(store, anchor_path=None, trusted_keys=None):
         elif trusted_keys is not None and body.get("key_id") not in trusted_keys:
             problems.append(f"checkpoint entry {cp[0]} is signed by untrusted key {body.get('key_id')}")
     anchor = read_anchor(anchor_path) if anchor_path else None
-    head_seq, _ = store.head()
+    head_seq = store.head()[0]
     if anchor and anchor.get("register_id") == register_id:
         a_seq = anchor.get("seq") or 0
         if a_seq > head_seq:

@@ -95,9 +95,7 @@ def register_url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
-@pytest.fixture
-def reg_env(tmp_path):
-    """Environment for a playbook run with the callback on a SQLite register under tmp_path."""
+def _reg_env(base):
     env = dict(os.environ)
     for k in list(env):
         if k.startswith(("PRODGATE_REGISTER_", "ANSIBLE_")) or k in ("JOB_ID", "AWX_HOST"):
@@ -108,10 +106,21 @@ def reg_env(tmp_path):
         "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, "collections"),
         "ANSIBLE_CALLBACKS_ENABLED": "prodgate.deploy.change_register",
         "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-        "PRODGATE_REGISTER_DB": str(tmp_path / "register.db"),
-        "PRODGATE_REGISTER_SIGNING_KEY": str(tmp_path / "keys" / "signing.key"),
-        "PRODGATE_REGISTER_ANCHOR": str(tmp_path / "anchor-{register_id}.json"),
-        "PRODGATE_REGISTER_JOURNAL_DIR": str(tmp_path / "journal"),
+        "ANSIBLE_LOCAL_TEMP": str(base / "ansible-tmp"),
+        "PRODGATE_REGISTER_DB": str(base / "register.db"),
+        "PRODGATE_REGISTER_SIGNING_KEY": str(base / "keys" / "signing.key"),
+        "PRODGATE_REGISTER_ANCHOR": str(base / "anchor-{register_id}.json"),
+        "PRODGATE_REGISTER_JOURNAL_DIR": str(base / "journal"),
     })
     return env
+
+
+@pytest.fixture(scope="session")
+def reg_env_factory():
+    """Environment for playbook runs with the callback on a SQLite register under a given folder."""
+    return _reg_env
+
+
+@pytest.fixture
+def reg_env(tmp_path):
+    return _reg_env(tmp_path)

@@ -175,7 +175,7 @@ def test_swapped_entries_are_detected_as_reordering(store, key):
 
 def test_truncated_tail_is_detected_with_the_anchor(store, key, tmp_path):
     _fill(store, key)
-    seq, _ = store.head()
+    seq = store.head()[0]
     anchor = str(tmp_path / "anchor.json")
     write_anchor(anchor, json.loads(store.row(seq)[3]), seq)
     assert _verify(store, key, [anchor])["ok"]

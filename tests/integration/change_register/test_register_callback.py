@@ -1,6 +1,7 @@
 """The callback in real ansible-playbook runs on a SQLite register: what is recorded, secrets kept
 out, fail-closed pre-flight, a failed write mid-run with its journal, a SIGKILLed controller."""
 import glob
+import shutil
 import json
 import os
 import signal
@@ -60,8 +61,11 @@ EXTRA = ["-e", "prodgate_change_id=CHG-2026-0042", "-e", "prodgate_change_type=v
          '{"prodgate_implementers": ["alice", "bob"]}', "-e", "prodgate_supervisor=carol", "--diff"]
 
 
-@pytest.fixture
-def recorded(tmp_path, reg_env):
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory, reg_env_factory):
+    """One recorded run shared by the read-only tests of this module (playbook runs are the slow part)."""
+    tmp_path = tmp_path_factory.mktemp("recorded")
+    reg_env = reg_env_factory(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     inv = write_inventory(tmp_path / "hosts.yml", ["web1", "web2"])
@@ -157,8 +161,11 @@ def test_no_log_canary_never_reaches_the_register_or_exports(recorded):
     assert CANARY not in recorded["proc"].stdout or "no_log" in recorded["proc"].stdout
 
 
-def test_preflight_stops_the_run_before_any_task(recorded):
-    env, tmp = recorded["env"], recorded["tmp"]
+def test_preflight_stops_the_run_before_any_task(recorded, tmp_path):
+    # work on a copy: the other tests of this module read the recorded register
+    tmp = tmp_path
+    shutil.copy(recorded["env"]["PRODGATE_REGISTER_DB"], tmp / "register.db")
+    env = dict(recorded["env"], PRODGATE_REGISTER_DB=str(tmp / "register.db"))
     marker = tmp / "marker"
     pb = tmp / "marker.yml"
     pb.write_text(f"- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.file:\n        path: {marker}\n"

@@ -20,7 +20,7 @@ def _doc():
 
 
 def test_documentation_declares_every_option_with_ini_env_and_default():
-    doc, _ = _doc()
+    doc = _doc()[0]
     assert doc["name"] == "change_register" and doc["type"] == "notification"
     expected = {"db", "signing_key", "anchor", "journal_dir", "record_ok", "record_skipped", "diff_storage", "durability",
                 "busy_timeout", "require_change", "sqlite_persistent"}
@@ -33,7 +33,7 @@ def test_documentation_declares_every_option_with_ini_env_and_default():
 
 
 def test_plugin_needs_enabling_and_never_touches_task_args():
-    _, text = _doc()
+    text = _doc()[1]
     assert "CALLBACK_NEEDS_ENABLED = True" in text and 'CALLBACK_NAME = "prodgate.deploy.change_register"' in text
     assert "_task.args" not in text and ".args" not in text.replace("extra_vars", "")
 
