@@ -194,6 +194,9 @@ def change_form(view, change_id):
         "window": _evidence(changes, "change_window"),
         "implementers": change.get("implementers") or [],
         "supervisor": change.get("supervisor"),
+        # the people the approval gate verified (signed acknowledgements), when the run used it
+        "verified_implementers": sorted({p for ev in _evidence(changes, "approval_gate") for p in ev.get("implementers") or []}),
+        "verified_supervisor": next((ev.get("supervisor") for ev in _evidence(changes, "approval_gate") if ev.get("supervisor")), None),
         "runs": [dict(run_summary(r), stats=(r.get("close") or {}).get("stats")) for r in runs],
         "per_host": per_host,
         "results": {r["run"]: r["state"] for r in runs},
@@ -266,9 +269,12 @@ def form_markdown(form):
     else:
         out.append("- none recorded")
     out += ["", "## Window", ""]
-    out += [f"- {w.get('window')} (override used: {w.get('override_used')})" for w in form["window"]] or ["- none recorded"]
+    out += [f"- allowed: {w.get('allowed')}, window: {json.dumps(w.get('window'), sort_keys=True)}, override used: "
+            f"{w.get('override_used')}" for w in form["window"]] or ["- none recorded"]
     out += ["", "## People", "", f"- implementers: {', '.join(form['implementers']) or 'none recorded'}",
-            f"- supervisor on site: {form['supervisor'] or 'none recorded'}", "", "## Runs", ""]
+            f"- supervisor on site: {form['supervisor'] or 'none recorded'}",
+            f"- verified by the approval gate: implementers {', '.join(form['verified_implementers']) or 'none'}, "
+            f"supervisor {form['verified_supervisor'] or 'none'}", "", "## Runs", ""]
     for r in form["runs"]:
         out.append(f"- {r['run']} {r['started']} .. {r['ended']}: {r['state']}" + (" (check mode)" if r.get("check_mode") else ""))
     out += ["", "## Per host: before and after", ""]

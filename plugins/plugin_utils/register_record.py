@@ -182,8 +182,10 @@ def _item_record(item, known_secrets, diff_mode):
 
 # Results of these actions are evidence for the form (issue 3 approval gate, issue 4 window).
 EVIDENCE_ACTIONS = {
-    "prodgate.deploy.approval_gate": ("approvals", "change_id", "required_stages", "system", "decision"),
-    "prodgate.deploy.change_window": ("window", "override_used", "decision", "reason", "next_open"),
+    "prodgate.deploy.approval_gate": ("approvals", "change_id", "required_stages", "implementers", "supervisor",
+                                      "launcher", "policy_version", "consumed"),
+    "prodgate.deploy.change_window": ("allowed", "open", "frozen", "window", "lead_time", "override_used", "override",
+                                      "evaluated_at"),
 }
 
 
