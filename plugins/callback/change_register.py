@@ -283,9 +283,11 @@ class CallbackModule(CallbackBase):
                 self._stop(EXIT_UNAVAILABLE, f"cannot read the run's extra vars to record the change: {exc}")
         env = dict(os.environ)
         meta = run_metadata(extra_vars, env)
-        path = os.path.abspath(getattr(playbook, "_file_name", "") or "")
+        name = getattr(playbook, "_file_name", "") or ""
+        adhoc = name == "__adhoc_playbook__"  # the `ansible` command (bin_ansible_callbacks = True)
+        path = name if adhoc else os.path.abspath(name)
         if not meta["project_revision"]:
-            meta["project_revision"] = _git_revision(os.path.dirname(path)) if path else None
+            meta["project_revision"] = _git_revision(os.getcwd() if adhoc else os.path.dirname(path))
         self._run_id = uuid.uuid4().hex
         self._tasks, self._starts, self._pending = {}, {}, []
         run_open = {
@@ -293,7 +295,8 @@ class CallbackModule(CallbackBase):
             "run": self._run_id,
             "ts": utc_now(),
             "playbook": path,
-            "playbook_sha256": _sha256_file(path),
+            "playbook_sha256": None if adhoc else _sha256_file(path),
+            "adhoc": adhoc,
             "controller": socket.gethostname(),
             "user": getpass.getuser(),
             "pid": os.getpid(),

@@ -299,3 +299,15 @@ def test_sigkilled_controller_leaves_outcome_unknown_and_a_valid_chain(tmp_path,
     pb2.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug:\n        msg: hi\n")
     assert run_playbook(reg_env, inv, pb2).returncode == 0
     assert _json(prodgate(reg_env, "register", "verify", "--json"))["ok"]
+
+
+def test_ad_hoc_commands_are_recorded_too(tmp_path, reg_env):
+    inv = write_inventory(tmp_path / "hosts.yml", ["adhoc1"])
+    proc = subprocess.run([os.path.join(BIN, "ansible"), "-i", inv, "all", "-m", "ansible.builtin.file", "-a",
+                           f"path={tmp_path}/touched state=touch", "-e", "prodgate_change_id=CHG-ADHOC"],
+                          env=reg_env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = _json(prodgate(reg_env, "register", "runs", "--json"))
+    assert runs[0]["playbook"] == "__adhoc_playbook__" and runs[0]["change_id"] == "CHG-ADHOC" and runs[0]["state"] == "ok"
+    changes = _json(prodgate(reg_env, "register", "changes", "--json"))
+    assert [(c["host"], c["module"], c["status"], c["changed"]) for c in changes] == [("adhoc1", "ansible.builtin.file", "ok", True)]
