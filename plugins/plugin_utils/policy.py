@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 
 import yaml
 
-from . import dsse
+from . import dsse, freeze_window
 from .errors import ApprovalError, PolicyError
 
 POLICY_SCHEMA = "prodgate/policy/v1"
@@ -260,11 +260,15 @@ def validate_document(doc):
 
 
 def _check_foreign(chk, doc):
-    # Owned by the calendar and register code; only their outer type is checked here.
-    if "freeze_windows" in doc:
-        chk.typed(doc["freeze_windows"], list, "freeze_windows", "a list")
-    if "calendar" in doc:
-        chk.typed(doc["calendar"], dict, "calendar", "a mapping")
+    # The freeze windows and calendar settings are validated by their one owner, freeze_window
+    # (Art. 17, 28), so `policy check`, the gate and change_window refuse the same mistakes.
+    windows_ok = "freeze_windows" not in doc or chk.typed(doc["freeze_windows"], list, "freeze_windows", "a list")
+    calendar_ok = "calendar" not in doc or chk.typed(doc["calendar"], dict, "calendar", "a mapping")
+    if windows_ok and calendar_ok and ("freeze_windows" in doc or "calendar" in doc):
+        try:
+            freeze_window.parse_windows(doc.get("freeze_windows"), "policy", doc.get("calendar"))
+        except PolicyError as exc:
+            chk.add("freeze_windows", str(exc).replace("policy: ", "", 1), "fix the window as the message says, then re-sign")
     if "register" in doc:
         chk.typed(doc["register"], dict, "register", "a mapping")
     if "lead_time_working_days" in doc:
