@@ -253,3 +253,30 @@ def test_concurrent_writers_on_postgresql_stay_one_chain(pg_url):
         per_run[json.loads(body)["run"]] = per_run.get(json.loads(body)["run"], 0) + 1
     assert per_run == {f"t{t}": per_thread + per_thread // 3 for t in range(threads)}
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+
+
+def test_concurrent_writers_on_one_sqlite_file_stay_one_chain(tmp_path):
+    """Several controllers' processes on one SQLite file: the optimistic append re-chains on conflict."""
+    path = str(tmp_path / "shared.db")
+    with open_store(path) as s:
+        s.migrate()
+    errors = []
+
+    def writer(t):
+        try:
+            with open_store(path) as s:
+                for i in range(80):
+                    s.append([_body(i, run=f"s{t}")] if i % 4 else [_body(i, run=f"s{t}"), _body(500 + i, run=f"s{t}")])
+        except Exception as exc:  # pylint: disable=broad-except
+            errors.append(exc)
+    ts = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    with open_store(path) as s:
+        rows = list(s.iter_rows())
+        report = verify_entries(rows, s.register_id(), lookup=s.lookup)
+    assert report["ok"], report["problems"]
+    assert len(rows) == 4 * (80 + 20)
