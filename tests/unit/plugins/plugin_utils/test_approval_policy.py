@@ -29,8 +29,10 @@ def test_signed_policy_loads_and_passes_foreign_sections_through(world):
 
 
 def test_foreign_sections_are_kept_untouched(tmp_path):
-    extra = {"calendar": {"name": "cn", "years": [2026]}, "register": {"backend": "sqlite"},
-             "freeze_windows": [{"name": "year-end", "start": "2026-12-31T00:00:00+08:00"}], "lead_time_working_days": 5}
+    extra = {"calendar": {"timezone": "Asia/Shanghai"}, "register": {"backend": "sqlite"},
+             "freeze_windows": [{"name": "year-end", "kind": "deny", "start": "2026-12-31T00:00:00+08:00",
+                                 "end": "2027-01-01T00:00:00+08:00"}],
+             "lead_time_working_days": 5}
     world = World(tmp_path, overrides=extra)
     pol = world.policy()
     assert pol.calendar == extra["calendar"] and pol.register == extra["register"]
