@@ -240,7 +240,10 @@ class CallbackModule(CallbackBase):
             started = time.perf_counter()
             batch = self._pending + list(bodies)
             self._pending = []
-            self._writer.append(batch)
+            try:
+                self._writer.append(batch)
+            except Exception as exc:  # pylint: disable=broad-except  # e.g. the journal itself cannot be written
+                self._writer.broken = self._writer.broken or f"{type(exc).__name__}: {exc}"
             self._spent += time.perf_counter() - started
             self._writes += 1
             if self._writer.broken:
@@ -327,6 +330,8 @@ class CallbackModule(CallbackBase):
             self._writer.preflight(run_open)
         except RegisterError as exc:
             self._stop(EXIT_UNAVAILABLE, f"register pre-flight failed, no task was run: {exc}")
+        except Exception as exc:  # pylint: disable=broad-except  # Ansible would only warn: fail closed instead
+            self._stop(EXIT_UNAVAILABLE, f"register pre-flight failed, no task was run: {type(exc).__name__}: {exc}")
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._stop_if_broken()
@@ -358,6 +363,12 @@ class CallbackModule(CallbackBase):
     def _outcome(self, result, status, ignored=False):
         if self._writer is None:
             return
+        try:
+            self._record_outcome(result, status, ignored)
+        except Exception as exc:  # pylint: disable=broad-except  # never lose an outcome silently
+            self._writer.broken = self._writer.broken or f"cannot record an outcome: {type(exc).__name__}: {exc}"
+
+    def _record_outcome(self, result, status, ignored):
         host, task, res = self._parts(result)
         name = plain(host.get_name())
         info = self._info(task)

@@ -10,6 +10,7 @@ writer saw) and the writer is marked broken so the callback stops the run before
 import glob
 import json
 import os
+import time
 
 from .errors import RegisterError
 from .register_chain import (GENESIS, entry_hash, generate_key, load_key, make_checkpoint, read_anchor,
@@ -177,8 +178,11 @@ class RegisterWriter:
             if not self.create_key or self.store.last_checkpoint_row() is not None:
                 raise RegisterError(f"register signing key {self.signing_key} does not exist: restore it, or create one "
                                     f"with `prodgate register keygen --key {self.signing_key}`")
-            generate_key(self.signing_key)
-        self.key = load_key(self.signing_key)
+            try:
+                generate_key(self.signing_key)
+            except FileExistsError:
+                pass  # another controller process created it a moment ago
+        self.key = self._load_key()
         self.anchor = anchor_path(self.anchor, self.register_id)
         problems = wrap_db_errors(tail_check)(self.store, self.anchor)
         if problems:
@@ -187,6 +191,16 @@ class RegisterWriter:
         self.append([run_open])
         if self.broken:
             raise RegisterError(f"register {redact_url(self.store.url)} is not writable: {self.broken}")
+
+    def _load_key(self):
+        for _attempt in range(50):
+            try:
+                return load_key(self.signing_key)
+            except RegisterError:
+                if os.path.getsize(self.signing_key) > 0:
+                    raise
+                time.sleep(0.05)  # being written by the process that created it
+        return load_key(self.signing_key)
 
     def append(self, bodies):
         """Append entry dicts; on failure journal them and mark the writer broken. Returns False then."""
