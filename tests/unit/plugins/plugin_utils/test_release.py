@@ -209,7 +209,7 @@ def test_sample_application_serves_version_and_1_2_0_fails_its_health_check(tmp_
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    (tmp_path / "rel" / "config.json").write_text(json.dumps({"listen_address": "127.0.0.1", "listen_port": port, "greeting": "hi"}))
+    (tmp_path / "rel" / "config.ini").write_text(f"[app]\nlisten_address = 127.0.0.1\nlisten_port = {port}\ngreeting = hi\n")
     proc = subprocess.Popen([sys.executable, str(tmp_path / "rel" / "app" / "sampleapp.py")])
     try:
         deadline = time.monotonic() + 10
