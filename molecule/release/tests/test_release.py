@@ -9,7 +9,9 @@ def test_current_points_at_1_0_0_and_previous_at_the_rolled_back_release(host):
 
 def test_tampered_bundle_left_no_release_behind(host):
     # the refused 1.2.0 stayed in its staging directory and never became a release
-    assert sorted(host.file("/opt/sampleapp/releases").listdir()) == [".1.2.0.unpack", "1.0.0", "1.1.0"]
+    assert sorted(host.file("/opt/sampleapp/releases").listdir()) == ["1.0.0", "1.1.0"]
+    assert not host.file("/opt/sampleapp/releases/1.2.0").exists
+    assert "# injected" in host.file("/opt/sampleapp/releases/.1.2.0.unpack/app/sampleapp.py").content_string
 
 
 def test_service_and_nginx_run_and_serve_1_0_0(host):
