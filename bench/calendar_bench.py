@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Time to evaluate one year of freeze windows minute by minute, for one system with ten windows.
 
 Acceptance (issue 4): at most 2 s. Run: `.venv/bin/python bench/calendar_bench.py [--year 2025] [--json]`.

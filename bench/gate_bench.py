@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Bench of prodgate.deploy.approval_gate (issue 3 acceptance): decision time for a change with
 10 approvals targeting 1,000 hosts, median of repeated runs, beside a no-op task in the same run.
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of the change register's cost (issue 5, deliverable 7).
 
 Runs the same controller-bound playbook (50 local hosts x 20 tasks reporting changed, forks 10)
