@@ -97,27 +97,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Rolling upgrade that stops at the next freeze boundary
-  hosts: ta_core
-  serial: 1
-  any_errors_fatal: true
-  vars:
-    prodgate_policy: /etc/prodgate/policy.yml
-    prodgate_evidence: /srv/changes/CHG-1042
-    prodgate_change_id: CHG-1042
-    prodgate_system: ta-core
-    prodgate_environment: production
-    prodgate_change_type: version_update
-    prodgate_version: 3.2.1
-  tasks:
-    - name: Check the change window before this batch
-      prodgate.deploy.change_window:
+# In a play with `serial: 1` and `any_errors_fatal: true`, run this as the first task so every
+# batch is checked when it starts: a rolling change stops at the next freeze boundary.
+# The prodgate_* variables (policy, evidence, change id, system, environment, change type,
+# version) are set for the play or the job template.
+- name: Check the change window before this batch
+  prodgate.deploy.change_window:
 
-    - name: Deploy
-      ansible.builtin.debug:
-        msg: deploying to {{ inventory_hostname }}
-
-- name: Report whether an emergency override was used
+- name: Check one system explicitly and report whether an emergency override was used
   prodgate.deploy.change_window:
     system: ta-core
   register: window
