@@ -76,7 +76,8 @@ def last_ok_before(samples, moment):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--inventory", default=str(ROOT / "inventories/lab/hosts.yml"))
+    parser.add_argument("--inventory", action="append",
+                        help="inventory for ansible-playbook (repeatable; default the lab's)")
     parser.add_argument("--hosts", required=True, help="addresses of the replication set, comma separated")
     parser.add_argument("--port", type=int, default=5432)
     parser.add_argument("--user", default="app")
@@ -99,6 +100,7 @@ def main():
             " (id bigserial PRIMARY KEY, written_at timestamptz NOT NULL)"
         )
 
+    inventories = args.inventory or [str(ROOT / "inventories/lab/hosts.yml")]
     writer = Writer(conninfo, args.interval)
     writer.start()
     time.sleep(1)
@@ -107,8 +109,9 @@ def main():
     for round_no in range(1, args.rounds + 1):
         started = time.monotonic()
         run = subprocess.run(
-            [str(Path(sys.executable).with_name("ansible-playbook")),
-             "-i", args.inventory, str(ROOT / "playbooks/switchover.yml")],
+            [str(Path(sys.executable).with_name("ansible-playbook"))]
+            + [arg for inv in inventories for arg in ("-i", inv)]
+            + [str(ROOT / "playbooks/switchover.yml")],
             cwd=ROOT, env=env, capture_output=True, text=True,
         )
         playbook_s = time.monotonic() - started
