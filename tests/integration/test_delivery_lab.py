@@ -1,0 +1,211 @@
+"""Release delivery on the podman lab (issue 8): go_live.yml, upgrade.yml, dml_apply, the register.
+
+Runs on lb1, app1, app2 and db1 only (brought up with playbooks/lab.yml --limit; PostgreSQL on db1
+prepared by playbooks/prepare_environment.yml --limit db1 when it is not answering). The lab not
+coming up is a failure, never a skip. The gates (approval_gate, change_window) are switched off with
+delivery_gates=false: they have their own tests (test_approval_gate.py, change_window/); the
+change register is on, as in production. Sequence (one module fixture, about 4 minutes):
+  reset -> go-live 1.0.0 -> tampered 1.1.0 refused -> 1.1.0 with a COPY data script refused
+  -> upgrade 1.1.0 -> upgrade 1.2.0 (health check fails, automatic rollback)
+"""
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+SAMPLE = ROOT / "tests" / "fixtures" / "sampleapp"
+HOSTS = "lb1,app1,app2,db1"
+NGINX = "http://127.0.0.1:18080/version"
+sys.path.insert(0, str(SAMPLE))
+import build_bundles  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
+
+def _env(register_db):
+    env = dict(os.environ)
+    env.update({
+        "PATH": f"{BIN}:{env.get('PATH', '')}", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_CALLBACKS_ENABLED": "prodgate.deploy.change_register",
+        "PRODGATE_REGISTER_DB": str(register_db),
+        "PRODGATE_REGISTER_SIGNING_KEY": str(register_db.parent / "register-signing.key"),
+        "PRODGATE_REGISTER_JOURNAL_DIR": str(register_db.parent / "journal"),
+    })
+    return env
+
+
+def _run(cmd, env, timeout=600):
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _podman(host, *cmd):
+    return subprocess.run(["podman", "exec", f"prodgate-lab-{host}", *cmd], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def _node_version(host):
+    proc = _podman(host, "curl", "-fsS", "--max-time", "3", "http://127.0.0.1:8080/version")
+    assert proc.returncode == 0, f"{host}: /version failed: {proc.stderr}"
+    return json.loads(proc.stdout)["version"]
+
+
+def _nginx_version():
+    with urllib.request.urlopen(NGINX, timeout=5) as resp:  # nosec: loopback, the lab's load balancer
+        return json.loads(resp.read())["version"]
+
+
+def _ledger():
+    proc = _podman("db1", "runuser", "-u", "postgres", "--", "psql", "-At", "-F", "|", "-d", "appdb", "-c",
+                   "SELECT script, change_id FROM prodgate_dml_ledger ORDER BY script")
+    assert proc.returncode == 0, proc.stderr
+    return [tuple(line.split("|")) for line in proc.stdout.splitlines() if line]
+
+
+def _bad_bundle(out):
+    """1.1.0 plus a 'data script' that loads a file with COPY: must be refused by dml_apply."""
+    src = out / "bad-src"
+    build_bundles.assemble("1.1.0", str(src))
+    (src / "data" / "003_load_file.sql").write_text(
+        "-- not DML: loads a file (Art. 10(3) forbids it)\nCOPY sampleapp_settings FROM '/etc/passwd';\n")
+    meta = json.loads((src / "release.yml").read_text())
+    meta["version"] = "1.1.1"
+    (src / "release.yml").write_text(json.dumps(meta))
+    build = json.loads((src / "app" / "build.json").read_text())
+    build["version"] = "1.1.1"
+    (src / "app" / "build.json").write_text(json.dumps(build))
+    proc = subprocess.run([str(BIN / "prodgate"), "release", "build", str(src), "-o", str(out / "sampleapp-1.1.1.tar.gz"),
+                           "--json"], capture_output=True, text=True, check=True)
+    return out / "sampleapp-1.1.1.tar.gz", json.loads(proc.stdout)
+
+
+def _tampered(bundle, out):
+    """The same bundle with app/sampleapp.py changed after the build (the manifest digest no longer matches)."""
+    dest = out / "sampleapp-1.1.0-tampered.tar.gz"
+    with tarfile.open(bundle) as src, tarfile.open(dest, "w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else None
+            if member.name == "app/sampleapp.py":
+                data += b"\n# injected after the approval\n"
+                member.size = len(data)
+            dst.addfile(member, None if data is None else io.BytesIO(data))
+    return dest
+
+
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module", name="lab")
+def fixture_lab(tmp_path_factory):
+    work = tmp_path_factory.mktemp("delivery")
+    env = _env(work / "register.db")
+    rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/lab.yml", "-e", "lab_state=started", "--limit", HOSTS], env)
+    if rc != 0:
+        pytest.fail(f"the lab did not come up (playbooks/lab.yml --limit {HOSTS}):\n{out[-3000:]}")
+    if _podman("db1", "pg_isready", "-q").returncode != 0:
+        rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/prepare_environment.yml", "--limit", "db1"], env, timeout=1200)
+        if rc != 0 or _podman("db1", "pg_isready", "-q").returncode != 0:
+            pytest.fail(f"PostgreSQL on db1 is not ready after prepare_environment.yml --limit db1:\n{out[-3000:]}")
+    bundles = work / "bundles"
+    built = {}
+    for line in subprocess.run([sys.executable, str(SAMPLE / "build_bundles.py"), str(bundles)], capture_output=True,
+                               text=True, check=True, env=env).stdout.splitlines():
+        item = json.loads(line)
+        built[item["version"]] = (item["path"], item["sha256"])
+    results = {}
+
+    def play(name, book, change, bundle, sha, extra=()):
+        rc, out = _run([str(BIN / "ansible-playbook"), book, "--limit", HOSTS, "-e", "delivery_gates=false",
+                        "-e", f"prodgate_change_id={change}", "-e", "prodgate_change_type=version_update",
+                        "-e", "prodgate_system=sampleapp", "-e", "prodgate_environment=lab",
+                        "-e", f"delivery_bundle={bundle}", "-e", f"delivery_bundle_sha256={sha}", "--diff", *extra], env)
+        (work / f"{name}.log").write_text(out)
+        results[name] = (rc, out)
+        return rc, out
+
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/demo.yml", "--tags", "demo_reset", "--limit", HOSTS], env)
+    assert rc == 0, out[-3000:]
+    rc, out = play("golive", "playbooks/go_live.yml", f"T-{stamp}-GL", *built["1.0.0"])
+    assert rc == 0, f"go-live of 1.0.0 failed:\n{out[-4000:]}"
+    tampered = _tampered(built["1.1.0"][0], work)
+    play("tampered", "playbooks/upgrade.yml", f"T-{stamp}-TAMPER", tampered, _sha256(tampered))
+    bad, _ = _bad_bundle(work)
+    play("copy", "playbooks/upgrade.yml", f"T-{stamp}-COPY", bad, _sha256(bad))
+    results["after_refusals"] = {h: _node_version(h) for h in ("app1", "app2")}
+    rc, out = play("up110", "playbooks/upgrade.yml", f"T-{stamp}-UP110", *built["1.1.0"])
+    assert rc == 0, f"upgrade to 1.1.0 failed:\n{out[-4000:]}"
+    results["ledger_after_110"] = _ledger()
+    play("up120", "playbooks/upgrade.yml", f"T-{stamp}-UP120", *built["1.2.0"])
+    results.update(stamp=stamp, env=env, work=work)
+    return results
+
+
+def test_tampered_bundle_is_refused_before_any_change(lab):
+    rc, out = lab["tampered"]
+    assert rc != 0
+    assert "refused" in out and "digest mismatch for app/sampleapp.py" in out, out[-3000:]
+    assert "Drain the node" not in out  # stopped in the gate play, before any host was touched
+    assert lab["after_refusals"] == {"app1": "1.0.0", "app2": "1.0.0"}
+
+
+def test_copy_in_a_data_script_is_refused_and_nothing_is_deployed(lab):
+    rc, out = lab["copy"]
+    assert rc != 0
+    assert "data/003_load_file.sql" in out and "COPY" in out, out[-3000:]
+    assert "UPGRADE FAILED on app1" in out
+    assert lab["after_refusals"] == {"app1": "1.0.0", "app2": "1.0.0"}
+
+
+def test_ledger_applies_each_script_once(lab):
+    stamp = lab["stamp"]
+    ledger = dict(lab["ledger_after_110"])
+    assert len(lab["ledger_after_110"]) == len(ledger)  # one row per script
+    # 1.0.0's scripts were applied by the go-live and skipped by the 1.1.0 upgrade, which applied only its new one
+    assert ledger == {"data/001_greeting.sql": f"T-{stamp}-GL", "migrations/001_settings_table.sql": f"T-{stamp}-GL",
+                      "data/002_greeting_1_1.sql": f"T-{stamp}-UP110"}
+    assert "data/003_load_file.sql" not in ledger  # the refused script never ran
+
+
+def test_failed_120_upgrade_is_rolled_back_to_110_everywhere(lab):
+    rc, out = lab["up120"]
+    assert rc != 0, "the broken 1.2.0 must fail its health check"
+    assert "ROLLED BACK to 1.1.0" in out, out[-3000:]
+    assert {h: _node_version(h) for h in ("app1", "app2")} == {"app1": "1.1.0", "app2": "1.1.0"}
+    assert {_nginx_version() for _ in range(10)} == {"1.1.0"}
+
+
+def test_register_shows_the_failed_attempt_and_the_rollback(lab):
+    change = f"T-{lab['stamp']}-UP120"
+    rc, out = _run([str(BIN / "prodgate"), "register", "changes", "--change", change, "--all", "--json"], lab["env"])
+    assert rc == 0, out
+    rows = json.loads(out)
+    rows = rows.get("changes", rows) if isinstance(rows, dict) else rows
+    failed = [r for r in rows if r.get("status") == "failed"]
+    assert any(r.get("host") == "app1" and "health" in str(r.get("task", "")).lower() for r in failed), failed
+    rollback = [r for r in rows if "Switch current back to the previous release" in str(r.get("task", ""))
+                and r.get("status") == "ok" and r.get("changed")]
+    assert [r.get("host") for r in rollback] == ["app1"], [(r.get("host"), r.get("task"), r.get("status")) for r in rows]
+    # the rollback comes after the failure in the register's order
+    assert min(r["seq"] for r in rollback) > min(r["seq"] for r in failed)
+    assert not any(r.get("host") == "app2" and r.get("changed") and "Switch" in str(r.get("task", "")) for r in rows)
+    rc, out = _run([str(BIN / "prodgate"), "register", "verify"], lab["env"])
+    assert rc == 0, out
+
+
+def test_cleanup_nothing_left_drained(lab):
+    proc = _podman("lb1", "sh", "-c", "ls /etc/nginx/prodgate-drained/sampleapp 2>/dev/null || true")
+    assert proc.stdout.strip() == "", f"nodes left drained: {proc.stdout}"
+    shutil.rmtree(lab["work"] / "bad-src", ignore_errors=True)
