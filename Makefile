@@ -23,8 +23,7 @@ $(BIN)/pytest:
 
 ## make demo: bring the lab up and run the main job on it
 demo: setup
-	@$(MAKE) --no-print-directory lab-up
-	ansible-playbook playbooks/demo.yml
+	@scripts/demo.sh
 
 ## make test: everything CI runs (lint, sanity, molecule, then pytest; ends with pytest's summary)
 test: setup lint sanity molecule pytest
