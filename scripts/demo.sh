@@ -210,7 +210,7 @@ start_load() {  # bounded load on the host, only to the lab's published load bal
 }
 stop_load() { kill -TERM "$load_pid" 2>/dev/null || true; wait "$load_pid" || true; }
 load_summary() {
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%(total)s requests in %(seconds)ss, %(failed)s failed, versions %(versions)s" % d)' "$demo/load-$1.json"; }
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%(total)s requests in %(seconds)ss, %(failed)s failed (%(keepalive_retries)s keep-alive retries), versions %(versions)s" % d)' "$demo/load-$1.json"; }
 
 UP1="CHG-$stamp-UP110"
 step "rolling upgrade to 1.1.0 ($UP1) while a load generator sends requests without pause"

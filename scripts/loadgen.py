@@ -5,7 +5,10 @@
 
 Sends GET requests without pause until SIGTERM/SIGINT, N requests or S seconds, whichever comes
 first, then prints (and writes to --out) one JSON object: total, failed, per-version counts and the
-first failures. Only loopback URLs are accepted: the lab's load balancer is published on
+first failures. A GET on a reused keep-alive connection that the server closed without answering
+(nginx's old workers close idle connections on a graceful reload) is retried once on a new
+connection, as HTTP clients do for idempotent requests (RFC 9112 9.3.1); such retries are counted in
+`keepalive_retries`, and a retry that fails counts as failed. Only loopback URLs are accepted: the lab's load balancer is published on
 127.0.0.1:18080.
 """
 import argparse
@@ -35,7 +38,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     lock = threading.Lock()
-    stats = {"total": 0, "failed": 0, "versions": collections.Counter(), "failures": []}
+    stats = {"total": 0, "failed": 0, "keepalive_retries": 0, "versions": collections.Counter(), "failures": []}
     started = time.monotonic()
     path = url.path or "/"
 
@@ -55,10 +58,21 @@ def main(argv=None):
             error = None
             version = None
             try:
+                reused = conn is not None
                 if conn is None:
                     conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=args.timeout)
-                conn.request("GET", path)
-                resp = conn.getresponse()
+                try:
+                    conn.request("GET", path)
+                    resp = conn.getresponse()
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    if not reused:
+                        raise
+                    with lock:
+                        stats["keepalive_retries"] += 1
+                    conn.close()
+                    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=args.timeout)
+                    conn.request("GET", path)
+                    resp = conn.getresponse()
                 body = resp.read()
                 if resp.status != 200:
                     error = f"HTTP {resp.status}: {body[:120]!r}"
@@ -90,7 +104,7 @@ def main(argv=None):
     stop.set()
     for thread in threads:
         thread.join(timeout=args.timeout + 1)
-    result = {"url": args.url, "total": stats["total"], "failed": stats["failed"],
+    result = {"url": args.url, "total": stats["total"], "failed": stats["failed"], "keepalive_retries": stats["keepalive_retries"],
               "seconds": round(time.monotonic() - started, 2), "versions": dict(stats["versions"]),
               "failures": stats["failures"]}
     text = json.dumps(result, sort_keys=True)
