@@ -94,7 +94,7 @@ def main(argv=None):
                 else:
                     stats["versions"][version] += 1
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(args.concurrency)]
+    threads = [threading.Thread(target=worker, daemon=True) for dummy in range(args.concurrency)]
     for thread in threads:
         thread.start()
     while any(t.is_alive() for t in threads):

@@ -142,7 +142,7 @@ def fixture_lab(tmp_path_factory):
     assert rc == 0, f"go-live of 1.0.0 failed:\n{out[-4000:]}"
     tampered = _tampered(built["1.1.0"][0], work)
     play("tampered", "playbooks/upgrade.yml", f"T-{stamp}-TAMPER", tampered, _sha256(tampered))
-    bad, _ = _bad_bundle(work)
+    bad = _bad_bundle(work)[0]
     play("copy", "playbooks/upgrade.yml", f"T-{stamp}-COPY", bad, _sha256(bad))
     results["after_refusals"] = {h: _node_version(h) for h in ("app1", "app2")}
     rc, out = play("up110", "playbooks/upgrade.yml", f"T-{stamp}-UP110", *built["1.1.0"])
@@ -184,7 +184,7 @@ def test_failed_120_upgrade_is_rolled_back_to_110_everywhere(lab):
     assert rc != 0, "the broken 1.2.0 must fail its health check"
     assert "ROLLED BACK to 1.1.0" in out, out[-3000:]
     assert {h: _node_version(h) for h in ("app1", "app2")} == {"app1": "1.1.0", "app2": "1.1.0"}
-    assert {_nginx_version() for _ in range(10)} == {"1.1.0"}
+    assert {_nginx_version() for dummy in range(10)} == {"1.1.0"}
 
 
 def test_register_shows_the_failed_attempt_and_the_rollback(lab):

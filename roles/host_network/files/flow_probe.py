@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Probe TCP flows from this host: connect to each target and say how far the packet got.
 
 Argument: base64 of a JSON list of {"address", "port"}. Prints a JSON list with "result" added:
