@@ -120,7 +120,7 @@ def main(argv=None):
     print("go-live 1.0.0 done; rolling upgrade 1.0.0 -> 1.1.0 under load ...", flush=True)
     start = time.monotonic()
     dummy, load = with_load(work, "up110", lambda: play("playbooks/upgrade.yml", f"BENCH-{stamp}-UP110", *built["1.1.0"],
-                                                    env, work / "up110.log"))
+                                                      env, work / "up110.log"))
     upgrade_s = time.monotonic() - start
     print("attempting the broken 1.2.0 ...", flush=True)
     poller = Poller()
