@@ -119,8 +119,10 @@ def main(argv=None):
     play("playbooks/go_live.yml", f"BENCH-{stamp}-GL", *built["1.0.0"], env, work / "golive.log")
     print("go-live 1.0.0 done; rolling upgrade 1.0.0 -> 1.1.0 under load ...", flush=True)
     start = time.monotonic()
-    dummy, load = with_load(work, "up110", lambda: play("playbooks/upgrade.yml", f"BENCH-{stamp}-UP110", *built["1.1.0"],
-                                                      env, work / "up110.log"))
+    def upgrade_110():
+        return play("playbooks/upgrade.yml", f"BENCH-{stamp}-UP110", *built["1.1.0"], env, work / "up110.log")
+
+    dummy, load = with_load(work, "up110", upgrade_110)
     upgrade_s = time.monotonic() - start
     print("attempting the broken 1.2.0 ...", flush=True)
     poller = Poller()
