@@ -119,6 +119,7 @@ def main(argv=None):
     play("playbooks/go_live.yml", f"BENCH-{stamp}-GL", *built["1.0.0"], env, work / "golive.log")
     print("go-live 1.0.0 done; rolling upgrade 1.0.0 -> 1.1.0 under load ...", flush=True)
     start = time.monotonic()
+
     def upgrade_110():
         return play("playbooks/upgrade.yml", f"BENCH-{stamp}-UP110", *built["1.1.0"], env, work / "up110.log")
 
