@@ -10,15 +10,12 @@ import pytest
 
 testinfra_hosts = ["db_primary", "db_standby", "backup_servers"]
 
-PSQL = "sudo -u postgres psql -d appdb -XAtc "
-
-
 def _name(host):
     return host.backend.get_hostname()
 
 
 def _sql(host, query):
-    result = host.run(PSQL + "'" + query + "'")
+    result = host.run("sudo -u postgres psql -d appdb -XAtc %s", query)
     assert result.rc == 0, result.stderr
     return result.stdout.strip()
 
@@ -63,9 +60,9 @@ def test_old_primary_is_no_longer_fenced_and_starts_at_boot(host, role):
 def test_applications_point_at_the_promoted_host(host, role):
     if role != "backup":
         pytest.skip("the backup host is also the application host")
-    env = host.file("/etc/prodgate/database.env").content_string
-    assert "PGHOST=10.89.178.22\n" in env
-    assert "PRODGATE_DB_PRIMARY=prodgate-mol-db-standby\n" in env
+    env = host.file("/etc/prodgate/database.env").content_string.splitlines()
+    assert "PGHOST=10.89.178.22" in env
+    assert "PRODGATE_DB_PRIMARY=prodgate-mol-db-standby" in env
 
 
 def test_backup_verified_and_drill_matched(host, role):
