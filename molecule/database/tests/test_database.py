@@ -10,6 +10,7 @@ import pytest
 
 testinfra_hosts = ["db_primary", "db_standby", "backup_servers"]
 
+
 def _name(host):
     return host.backend.get_hostname()
 
