@@ -198,10 +198,10 @@ def evidence_kind(module):
     return None
 
 
-def build_intent(run_id, host, task, ts):
-    """The entry written when a task is queued for a host, before its worker starts."""
+def _task_entry(kind, run_id, host, task, ts):
+    """The fields every per-task entry carries (intent and outcome alike)."""
     return {
-        "kind": "intent",
+        "kind": kind,
         "run": run_id,
         "ts": ts,
         "host": host,
@@ -210,8 +210,14 @@ def build_intent(run_id, host, task, ts):
         "module": task.get("module"),
         "role": task.get("role"),
         "check_mode": bool(task.get("check_mode")),
-        "handler": bool(task.get("handler")),
     }
+
+
+def build_intent(run_id, host, task, ts):
+    """The entry written when a task is queued for a host, before its worker starts."""
+    entry = _task_entry("intent", run_id, host, task, ts)
+    entry["handler"] = bool(task.get("handler"))
+    return entry
 
 
 def build_outcome(run_id, host, task, status, result, ts, duration_ms=None, known_secrets=(),
@@ -222,19 +228,9 @@ def build_outcome(run_id, host, task, status, result, ts, duration_ms=None, know
     only from ``invocation.module_args``, where modules have masked their no_log parameters.
     """
     result = result if isinstance(result, dict) else {}
-    entry = {
-        "kind": "outcome",
-        "run": run_id,
-        "ts": ts,
-        "host": host,
-        "task": task.get("name"),
-        "task_uuid": task.get("uuid"),
-        "module": task.get("module"),
-        "role": task.get("role"),
-        "status": status,
-        "changed": bool(result.get("changed")),
-        "check_mode": bool(task.get("check_mode")),
-    }
+    entry = _task_entry("outcome", run_id, host, task, ts)
+    entry["status"] = status
+    entry["changed"] = bool(result.get("changed"))
     if duration_ms is not None:
         entry["duration_ms"] = int(duration_ms)
     if task.get("no_log") or is_censored(result):
