@@ -1,0 +1,50 @@
+"""The lab comes back after the machine's session was torn down under it.
+
+When the processes of a lab container are killed without podman noticing (conmon and the container's
+systemd gone, as happens when a login session or CI job ends), podman still lists the container as
+running, but every `podman exec` fails with "cannot exec in a stopped container". playbooks/lab.yml must
+notice that and give the host a working container again, instead of reporting every host unreachable.
+Uses backup1 only (the delivery test uses lb1, app1, app2 and db1).
+"""
+import os
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+HOST = "backup1"
+CONTAINER = f"prodgate-lab-{HOST}"
+
+
+def _lab_up():
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "playbooks/lab.yml", "-e", "lab_state=started",
+                           "--limit", HOST], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _podman(*args):
+    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_lab_replaces_a_container_whose_processes_were_killed():
+    rc, out = _lab_up()
+    assert rc == 0, out[-3000:]
+    pids = _podman("inspect", CONTAINER, "--format", "{{.State.ConmonPid}} {{.State.Pid}}").stdout.split()
+    assert len(pids) == 2 and all(p.isdigit() and p != "0" for p in pids), pids
+    for pid in pids:  # conmon first, so that nobody records the container's exit
+        subprocess.run(["kill", "-9", pid], check=True)
+    time.sleep(1)
+    assert _podman("inspect", CONTAINER, "--format", "{{.State.Status}}").stdout.strip() == "running"
+    stale = _podman("exec", CONTAINER, "/bin/true")
+    assert stale.returncode != 0, "the container should be unusable after its processes were killed"
+
+    rc, out = _lab_up()
+    assert rc == 0, f"lab.yml did not recover the stale container:\n{out[-3000:]}"
+    removal = out.split("TASK [Remove a stale container", 1)[-1].split("TASK [", 1)[0]
+    assert f"changed: [{HOST}" in removal, out[-3000:]
+    alive = _podman("exec", CONTAINER, "systemctl", "is-system-running", "--wait")
+    assert alive.stdout.strip() in ("running", "degraded"), alive.stdout + alive.stderr
