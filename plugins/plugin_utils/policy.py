@@ -383,20 +383,26 @@ def _check_emergency(chk, emergency, roles, stages):
         chk.add("emergency.max_validity_hours", "must be at least 1")
 
 
+def _named_entries(chk, entries, section, what):
+    """Yield (path, entry) for each mapping of a list section, after checking its id (unique) and name."""
+    seen = set()
+    for i, entry in enumerate(entries):
+        path = f"{section}[{i}]"
+        if not chk.typed(entry, dict, path, "a mapping"):
+            continue
+        eid = entry.get("id")
+        if chk.ident(eid, f"{path}.id"):
+            if eid in seen:
+                chk.add(f"{path}.id", f"duplicate {what} id {eid!r}")
+            seen.add(eid)
+        chk.typed(entry.get("name"), str, f"{path}.name", "a name")
+        yield path, entry
+
+
 def _check_systems(chk, systems, envs):
     if not chk.typed(systems, list, "systems", "a list of systems (Art. 1-4 catalogue)"):
         return
-    seen = set()
-    for i, system in enumerate(systems):
-        path = f"systems[{i}]"
-        if not chk.typed(system, dict, path, "a mapping"):
-            continue
-        sid = system.get("id")
-        if chk.ident(sid, f"{path}.id"):
-            if sid in seen:
-                chk.add(f"{path}.id", f"duplicate system id {sid!r}")
-            seen.add(sid)
-        chk.typed(system.get("name"), str, f"{path}.name", "a name")
+    for path, system in _named_entries(chk, systems, "systems", "system"):
         chk.one_of(system.get("category"), CATEGORIES, f"{path}.category")
         chk.one_of(system.get("type"), SYSTEM_TYPES, f"{path}.type")
         chk.typed(system.get("owner_department"), str, f"{path}.owner_department", "the owning department")
@@ -408,17 +414,9 @@ def _check_systems(chk, systems, envs):
 def _check_people(chk, people, roles):
     if not chk.typed(people, list, "people", "a list of people"):
         return
-    seen, keyids = set(), {}
-    for i, person in enumerate(people):
-        path = f"people[{i}]"
-        if not chk.typed(person, dict, path, "a mapping"):
-            continue
+    keyids = {}
+    for path, person in _named_entries(chk, people, "people", "person"):
         pid = person.get("id")
-        if chk.ident(pid, f"{path}.id"):
-            if pid in seen:
-                chk.add(f"{path}.id", f"duplicate person id {pid!r}")
-            seen.add(pid)
-        chk.typed(person.get("name"), str, f"{path}.name", "a name")
         for j, role in enumerate(chk.ident_list(person.get("roles"), f"{path}.roles")):
             if role not in roles:
                 chk.add(f"{path}.roles[{j}]", f"role {role!r} has no entry under roles")

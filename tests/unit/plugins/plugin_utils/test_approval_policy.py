@@ -84,6 +84,20 @@ def test_schema_errors_name_file_path_and_fix(tmp_path):
     assert "re-sign with `prodgate policy sign`" in text
 
 
+def test_duplicate_ids_and_a_key_shared_by_two_people_are_named(tmp_path):
+    world = World(tmp_path, sign=False)
+    world.doc["systems"].append(dict(world.doc["systems"][0]))
+    world.doc["people"].append(dict(world.doc["people"][0], keys=[{"public_key": "00" * 32}]))
+    world.doc["people"][1]["keys"] = list(world.doc["people"][0]["keys"])
+    problems = policy_mod.validate_document(world.doc)
+    last = len(world.doc["people"]) - 1
+    assert f"systems[{len(world.doc['systems']) - 1}].id: duplicate system id {world.doc['systems'][0]['id']!r}" \
+        in "\n".join(problems)
+    assert any(p.startswith(f"people[{last}].id: duplicate person id {world.doc['people'][0]['id']!r}") for p in problems)
+    assert any(p.startswith("people[1].keys[0]: the same key is also listed for " + world.doc["people"][0]["id"])
+               for p in problems), problems
+
+
 def test_unknown_top_level_section_is_an_error(tmp_path):
     world = World(tmp_path, overrides={"freze_windows": []})
     with pytest.raises(PolicyError, match="freze_windows: unknown top-level section"):
