@@ -24,7 +24,7 @@ rm -rf "$demo"
 mkdir -p "$demo/keys" "$demo/logs" "$demo/changes" "$demo/evidence" "$demo/bundles"
 chmod 700 "$demo" "$demo/keys"
 
-step() { step_no=$((step_no + 1)); printf '== [%d/%d] %s\n' "$step_no" "$total_steps" "$*"; }
+step() { step_no=$((step_no + 1)); printf '== [%d/%d] %s (at %s)\n' "$step_no" "$total_steps" "$*" "$(elapsed)"; }
 say() { printf '   %s\n' "$*"; }
 elapsed() { echo "$(( $(date +%s) - started ))s"; }
 # run LOGNAME CMD...: the command's output goes to the log; on failure its tail is shown.
