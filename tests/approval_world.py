@@ -147,10 +147,11 @@ class World:
         statement = approvals.make_statement(binding, stage, role, person, **kw)
         return approvals.sign_statement(statement, key or self.keys[person])
 
-    def evidence(self, binding=None, skip=(), replace=None, emergency=False):
+    def evidence(self, binding=None, skip=(), replace=None, emergency=False, without=()):
         """Envelopes for every required stage of ``binding`` (signers from SIGNERS).
 
-        ``skip``: (stage, role, person) triples to leave out; ``replace``: {(stage, role): [people]}.
+        ``skip``: (stage, role, person) triples to leave out; ``replace``: {(stage, role): [people]};
+        ``without``: stages left unsigned (e.g. ``("trial_run", "go_live")`` for a trial run).
         """
         binding = binding or self.binding()
         pol = self.policy()
@@ -159,6 +160,8 @@ class World:
         signers.update(replace or {})
         out = []
         for index, stage in enumerate(stages):
+            if stage in without:
+                continue
             roles = pol.stage_roles(stage)
             for role in roles:
                 for person in signers.get((stage, role), []):

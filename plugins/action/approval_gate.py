@@ -14,7 +14,7 @@ import time
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.approvals import GateRefused, load_evidence, run_gate
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.approvals import ALL_STAGES, RUN_STAGES, GateRefused, load_evidence, run_gate
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.ledger import Ledger
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.policy import load_policy
@@ -35,6 +35,7 @@ ARGUMENT_SPEC = {
     "supervisor": {"type": "str"},
     "emergency": {"type": "bool", "default": False},
     "ledger": {"type": "path"},
+    "stage": {"type": "str", "choices": list(RUN_STAGES), "default": ALL_STAGES},
 }
 
 # option -> run-wide variable used when the option is not given
@@ -109,10 +110,12 @@ class ActionModule(ActionBase):
             envelopes = load_evidence(values["evidence"])
             with Ledger(values["ledger"]) as ledger:
                 decision = run_gate(policy, envelopes, binding, ledger, consume=not self._task.check_mode,
-                                    job_id=None if job_id is None else str(job_id))
+                                    job_id=None if job_id is None else str(job_id), stage=values["stage"])
         except GateRefused as exc:
+            report = exc.report
             raise AnsibleActionFail(str(exc), result={"problems": exc.problems, "change_id": binding["change_id"],
-                                                      "required_stages": exc.report.required_stages if exc.report else []})
+                                                      "required_stages": report.required_stages if report else [],
+                                                      "performed_stage": report.performed_stage if report else None})
         except ProdgateError as exc:
             raise AnsibleActionFail(f"approval gate refused the change: {exc}", result={"problems": [str(exc)], "change_id": binding["change_id"]})
         result.update(decision)
@@ -120,7 +123,14 @@ class ActionModule(ActionBase):
         result["changed"] = decision["consumed"]
         if not policy.pinned:
             result["warnings"] = ["policy governance keys are not pinned: set prodgate_policy_root to the governance root file"]
-        result["msg"] = (f"change {decision['change_id']} approved: {len(decision['approvals'])} approvals over "
-                         f"{', '.join(decision['required_stages'])}; implementers {', '.join(decision['implementers'])}, "
-                         f"supervisor {decision['supervisor']}" + ("" if decision["consumed"] else " (check mode: approvals not consumed)"))
+        team = f"implementers {', '.join(decision['implementers'])}, supervisor {decision['supervisor']}"
+        if decision["pending_stages"]:
+            after = ", then ".join(f"{p['stage']} ({', '.join(p['roles'])})" for p in decision["pending_stages"])
+            result["msg"] = (f"change {decision['change_id']} approved for the {decision['performed_stage']} stage: signed "
+                             f"{', '.join(decision['checked_stages'])} ({len(decision['approvals'])} approvals, not consumed); "
+                             f"to sign after it: {after}; {team}")
+        else:
+            result["msg"] = (f"change {decision['change_id']} approved: {len(decision['approvals'])} approvals over "
+                             f"{', '.join(decision['required_stages'])}; {team}"
+                             + ("" if decision["consumed"] else " (check mode: approvals not consumed)"))
         return result

@@ -28,6 +28,11 @@ description:
     C(awx_user_name) when AWX sets it, otherwise the local user running ansible-playbook.
   - Refuses a change already recorded as completed and any approval whose nonce was already consumed;
     on success it records the nonces as consumed in the ledger, so every approval is single-use.
+  - With O(stage=trial_run) it gates the trial run of the change (Art. 18, 20) instead of the whole change - every
+    stage the policy path requires before C(trial_run) must be satisfied, C(trial_run) and the later stages are
+    returned as pending, and nothing is consumed, so the formal go-live uses the same approvals. With O(stage=auto)
+    it gates the trial run until the trial-run summary is signed, and the whole change afterwards (or at once on a
+    path without a trial run); RV(performed_stage) says which. Which stages come before which is the policy's.
   - Fails closed, listing every missing or invalid item and how to fix it.
   - Must be used with C(run_once) set to true (it refuses otherwise), because the decision covers every host of the
     play and a refused C(run_once) task stops all of them. Put it first in the play that targets the change's hosts, without
@@ -93,6 +98,18 @@ options:
   ledger:
     description: Local nonce and completion ledger (SQLite). Default from C(prodgate_ledger), else C(~/.local/state/prodgate/ledger.sqlite).
     type: path
+  stage:
+    description:
+      - How far this run goes.
+      - V(all) performs the whole change; every stage the policy requires must be satisfied and the approvals are consumed.
+      - V(trial_run) performs the trial run; every stage the path requires before C(trial_run) (with the Art. 27
+        acknowledgements and the emergency override, which every run needs) must be satisfied, the later stages are
+        returned in RV(pending_stages), and no approval is consumed. Refused when the path has no trial run.
+      - V(auto) is V(trial_run) while the trial-run summary (stage C(trial_run)) is not signed, else V(all).
+      - Invalid, forged, expired or replayed evidence refuses the run in every stage, also in an envelope of a pending stage.
+    type: str
+    choices: [all, trial_run, auto]
+    default: all
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying the ledger.
@@ -131,6 +148,24 @@ EXAMPLES = r"""
     - name: Refuse the change unless every signed approval is present
       prodgate.deploy.approval_gate:
       run_once: true
+
+# A first go-live: the trial run until the trial-run summary is signed (approvals read, not consumed),
+# then the formal go-live (approvals consumed).
+- name: Go-live gate, trial run or formal go-live
+  hosts: ta_core_production
+  gather_facts: false
+  tasks:
+    - name: Gate the stage the signed approvals allow
+      prodgate.deploy.approval_gate:
+        change_type: initial_go_live
+        stage: auto
+      register: gate
+      run_once: true
+
+    - name: Close the change after the formal go-live only
+      prodgate.deploy.change_complete:
+      run_once: true
+      when: gate.performed_stage == 'go_live'
 """
 
 RETURN = r"""
@@ -145,8 +180,34 @@ required_stages:
   type: list
   elements: str
   sample: [plan_submission, coo_approval, internal_review, go_live, implementer_ack, supervisor_ack]
+performed_stage:
+  description:
+    - The stage this run performs, V(trial_run) for a trial run, else the last stage of the path (V(go_live) for a go-live or upgrade).
+  returned: success
+  type: str
+  sample: trial_run
+checked_stages:
+  description: The stages this run needs, all satisfied; every required stage unless the run stops before a stage.
+  returned: success
+  type: list
+  elements: str
+  sample: [plan_submission, coo_approval, internal_review, implementer_ack, supervisor_ack]
+pending_stages:
+  description: The stages still to be signed after this run, with the roles that sign them; empty for the whole change.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{stage: trial_run, roles: [it_pm, business_owner]}, {stage: go_live, roles: [business_owner, risk_compliance, coo, president_office]}]
+  contains:
+    stage:
+      description: Stage still to be signed.
+      type: str
+    roles:
+      description: Roles that sign it.
+      type: list
+      elements: str
 approvals:
-  description: The verified approvals counted for the change (for the change register).
+  description: The verified approvals counted for this run, those of RV(checked_stages) (for the change register).
   returned: success
   type: list
   elements: dict
@@ -167,7 +228,7 @@ approvals:
       description: sha256 of the Ed25519 public key that signed.
       type: str
     nonce:
-      description: The single-use nonce, now consumed.
+      description: The single-use nonce, consumed when RV(consumed) is true.
       type: str
     reason:
       description: Reason given (emergency overrides).
@@ -190,7 +251,7 @@ policy_version:
   returned: success
   type: int
 consumed:
-  description: Whether the approvals' nonces were recorded as consumed (false in check mode).
+  description: Whether the approvals' nonces were recorded as consumed (false in check mode and for a trial run).
   returned: success
   type: bool
 decision_ms:

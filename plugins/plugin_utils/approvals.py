@@ -18,6 +18,12 @@ digest, targets), the stage and role, a validity window and a single-use nonce:
 the change: quorum per role, stage order, separation of duties, implementers and supervisor,
 the launching user, replay. It never raises for bad evidence: everything wrong is a line in
 ``report.problems`` (fail closed: the gate passes only when that list is empty).
+
+A run is either the whole change (``stage="all"``: every required stage) or the trial run
+(``stage="trial_run"``: every stage the path requires before ``trial_run``; the trial-run
+summary and the later stages are reported as pending and nothing may be consumed);
+``stage="auto"`` performs the trial run until the trial-run summary is signed, then the whole
+change. Which stages come before which is the policy's (``Policy.stages_before``).
 """
 import fnmatch
 import hashlib
@@ -38,6 +44,10 @@ BINDING_FIELDS = ("change_id", "system", "environment", "change_type", "version"
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 SHA256_RE = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 CLOCK_SKEW = timedelta(minutes=5)
+ALL_STAGES = "all"
+TRIAL_RUN = "trial_run"
+AUTO_STAGE = "auto"
+RUN_STAGES = (ALL_STAGES, TRIAL_RUN, AUTO_STAGE)
 
 
 # ---- making approvals -----------------------------------------------------------------------
@@ -169,7 +179,14 @@ class Approval:  # pylint: disable=too-many-instance-attributes
 
 @dataclass
 class EvidenceReport:  # pylint: disable=too-many-instance-attributes
+    """What the evidence of a change satisfies. ``required_stages``: the change's whole path;
+    ``performed_stage``: the stage this run performs (``trial_run``, or the path's last step for
+    the whole change); ``checked_stages``: the stages this run needs, all satisfied when ``ok``;
+    ``pending_stages``: the stages after the run (empty for the whole change)."""
     required_stages: list = field(default_factory=list)
+    performed_stage: str = None
+    checked_stages: list = field(default_factory=list)
+    pending_stages: list = field(default_factory=list)
     valid: list = field(default_factory=list)
     counted: list = field(default_factory=list)
     problems: list = field(default_factory=list)
@@ -181,7 +198,7 @@ class EvidenceReport:  # pylint: disable=too-many-instance-attributes
 
     @property
     def ok(self):
-        return not self.problems and bool(self.required_stages)
+        return not self.problems and bool(self.checked_stages)
 
 
 def _normalise_binding(binding):
@@ -314,13 +331,16 @@ def _check_statement(policy, statement, binding, now, key, where, source):  # py
     return approval, None
 
 
-def verify_evidence(policy, envelopes, binding, now=None, ledger=None):
+def verify_evidence(policy, envelopes, binding, now=None, ledger=None, stage=ALL_STAGES):  # pylint: disable=too-many-arguments
     """Verify ``envelopes`` for the change in ``binding``; returns an :class:`EvidenceReport`.
 
     ``binding`` keys: change_id, system, environment, change_type, version, artifacts (sha256
     digests or files), targets (host names), and optionally plan_digest, implementers (person
     ids), supervisor (person id), launcher (login or person id), emergency (bool).
     ``ledger`` (a :class:`prodgate.ledger.Ledger`) adds the replay and completed-change checks.
+    ``stage`` (one of RUN_STAGES) is how far this run goes: ``all`` the whole change,
+    ``trial_run`` up to the trial run, ``auto`` the trial run until its summary is signed.
+    Invalid evidence is refused whatever the stage, also in an envelope of a pending stage.
     """
     now = now or utcnow()
     report = EvidenceReport()
@@ -352,7 +372,7 @@ def verify_evidence(policy, envelopes, binding, now=None, ledger=None):
     if ledger is not None:
         _check_ledger(report, ledger, binding["change_id"])
     report.problems.extend(report.envelope_problems)
-    _check_requirements(policy, report, binding)
+    _check_requirements(policy, report, binding, stage)
     return report
 
 
@@ -386,60 +406,99 @@ def _approve_hint(stage, role, binding):
             f"--system {binding['system']} --environment {binding['environment']} ...`")
 
 
-def _check_requirements(policy, report, binding):  # pylint: disable=too-many-locals,too-many-branches,too-many-statements
+def _stage_quorum(policy, by_stage_role, stage):
+    """[(role, need, {person: approvals})] of ``stage``: the quorum of each role that signs it; the
+    emergency override counts the people of all its authoriser roles together."""
+    if stage == EMERGENCY_STAGE:
+        emergency = policy.emergency
+        people = {}
+        for role in emergency["authorisers"]:
+            people.update(by_stage_role.get((stage, role), {}))
+        return [("|".join(emergency["authorisers"]), emergency["threshold"], people)]
+    thresholds = policy.roles
+    return [(role, thresholds.get(role, 1), by_stage_role.get((stage, role), {})) for role in policy.stage_roles(stage)]
+
+
+def _stage_signed(policy, by_stage_role, stage):
+    return all(len(people) >= need for dummy, need, people in _stage_quorum(policy, by_stage_role, stage))
+
+
+def _plan_run(policy, report, by_stage_role, stage):
+    """Fill the report's performed, checked and pending stages for a run going as far as ``stage``."""
+    required = report.required_stages
+    if not required:
+        return
+    if stage not in RUN_STAGES:
+        raise ApprovalError(f"unknown run stage {stage!r}; use one of [{', '.join(RUN_STAGES)}]")
+    if stage == AUTO_STAGE:
+        # The trial run until its summary is signed; the whole change afterwards, or at once on a path without one.
+        trial_pending = TRIAL_RUN in required and not _stage_signed(policy, by_stage_role, TRIAL_RUN)
+        stage = TRIAL_RUN if trial_pending else ALL_STAGES
+    if stage == ALL_STAGES:
+        path = policy.path_of(required)
+        report.performed_stage = path[-1] if path else required[-1]
+        report.checked_stages, report.pending_stages = list(required), []
+    else:
+        report.performed_stage = stage
+        report.checked_stages, report.pending_stages = policy.stages_before(required, stage)
+
+
+def _check_requirements(policy, report, binding, stage=ALL_STAGES):  # pylint: disable=too-many-locals
     required = report.required_stages
     approvals = [a for a in report.valid if a.stage in required]
     for a in approvals:
+        # A signed rejection of any stage of the change blocks every run of it, the trial run included.
         if a.decision == "reject":
             report.problems.append(f"stage {a.stage}: {a.person} ({a.role}) signed a rejection"
                                    f"{': ' + a.reason if a.reason else ''}; the change cannot go ahead as approved")
     approvals = [a for a in approvals if a.decision == "approve"]
-    report.counted = approvals
     by_stage_role = {}
     for a in approvals:
         by_stage_role.setdefault((a.stage, a.role), {}).setdefault(a.person, []).append(a)
-    thresholds = policy.roles
+    try:
+        _plan_run(policy, report, by_stage_role, stage)
+    except ApprovalError as exc:
+        report.problems.append(str(exc))
+        return
+    approvals = [a for a in approvals if a.stage in report.checked_stages]
+    report.counted = approvals
     completion = {}
-    for stage in required:
-        if stage == EMERGENCY_STAGE:
-            emergency = policy.emergency
-            people = {}
-            for role in emergency["authorisers"]:
-                people.update(by_stage_role.get((stage, role), {}))
-            need = emergency["threshold"]
-            status = "ok" if len(people) >= need else f"missing {need - len(people)}"
-            report.rows.append({"stage": stage, "role": "|".join(emergency["authorisers"]), "need": need,
-                                "present": sorted(people), "status": status})
-            if len(people) < need:
-                cands = sorted({c for r in emergency["authorisers"] for c in _stage_candidates(policy, r, people)})
-                report.problems.append(f"stage {stage}: emergency override is missing: need {need} of [{', '.join(cands)}] "
-                                       f"with a reason; sign with `prodgate approve --stage {stage} --reason ...`")
+    for name in required:
+        if name in report.pending_stages:
+            for role, need, people in _stage_quorum(policy, by_stage_role, name):
+                report.rows.append({"stage": name, "role": role, "need": need, "present": sorted(people), "status": "pending"})
             continue
         stage_done = []
-        for role in policy.stage_roles(stage):
-            people = by_stage_role.get((stage, role), {})
-            need = thresholds.get(role, 1)
-            report.rows.append({"stage": stage, "role": role, "need": need, "present": sorted(people),
+        for role, need, people in _stage_quorum(policy, by_stage_role, name):
+            report.rows.append({"stage": name, "role": role, "need": need, "present": sorted(people),
                                 "status": "ok" if len(people) >= need else f"missing {need - len(people)}"})
             if len(people) < need:
-                cands = _stage_candidates(policy, role, people)
-                have = f" (have {len(people)}: {', '.join(sorted(people))})" if people else ""
-                article = " (Art. 27: two implementers and the supervisor on site)" if stage in ACK_STAGES else ""
-                report.problems.append(f"stage {stage}: approval for role {role} is missing: need {need} of "
-                                       f"[{', '.join(cands)}]{have}{article}; {_approve_hint(stage, role, binding)}")
+                report.problems.append(_missing(policy, binding, name, role, need, people))
                 stage_done = None
             elif stage_done is not None:
                 firsts = sorted(min(x.issued_at for x in lst) for lst in people.values())
                 stage_done.append(firsts[need - 1])
         if stage_done:
-            completion[stage] = max(stage_done)
+            completion[name] = max(stage_done)
     _check_order(policy, report, approvals, completion)
     _check_separation(report, approvals)
     _check_team(policy, report, approvals, binding)
 
 
+def _missing(policy, binding, stage, role, need, people):
+    if stage == EMERGENCY_STAGE:
+        cands = sorted({c for r in policy.emergency["authorisers"] for c in _stage_candidates(policy, r, people)})
+        return (f"stage {stage}: emergency override is missing: need {need} of [{', '.join(cands)}] "
+                f"with a reason; sign with `prodgate approve --stage {stage} --reason ...`")
+    cands = _stage_candidates(policy, role, people)
+    have = f" (have {len(people)}: {', '.join(sorted(people))})" if people else ""
+    article = " (Art. 27: two implementers and the supervisor on site)" if stage in ACK_STAGES else ""
+    return (f"stage {stage}: approval for role {role} is missing: need {need} of "
+            f"[{', '.join(cands)}]{have}{article}; {_approve_hint(stage, role, binding)}")
+
+
 def _check_order(policy, report, approvals, completion):
-    ordered = [s for s in policy.rules["stage_order"] if s in report.required_stages]
+    ordered = policy.path_of(report.checked_stages)
     for earlier, later in zip(ordered, ordered[1:]):
         if earlier not in completion:
             continue
@@ -486,7 +545,7 @@ def _check_team(policy, report, approvals, binding):
     supervisors = sorted({a.person for a in approvals if a.stage == "supervisor_ack"})
     report.implementers = implementers
     report.supervisor = supervisors[0] if supervisors else None
-    needs_team = "implementer_ack" in report.required_stages
+    needs_team = "implementer_ack" in report.checked_stages
     declared = binding.get("implementers") or []
     for person in declared:
         if person not in implementers:
@@ -514,25 +573,31 @@ def _check_team(policy, report, approvals, binding):
 
 # ---- the gate -------------------------------------------------------------------------------
 
-def run_gate(policy, envelopes, binding, ledger, now=None, consume=True, job_id=None):
-    """The gate's decision: a result dict when the change may proceed, else ApprovalError listing
-    every problem. With ``consume`` the approvals' nonces are recorded as used (single-use)."""
-    report = verify_evidence(policy, envelopes, binding, now=now, ledger=ledger)
+def run_gate(policy, envelopes, binding, ledger, now=None, consume=True, job_id=None, stage=ALL_STAGES):  # pylint: disable=too-many-arguments
+    """The gate's decision: a result dict when the run may proceed, else GateRefused listing every
+    problem. ``stage`` as in :func:`verify_evidence`. With ``consume`` the approvals' nonces are
+    recorded as used (single-use), only when the run performs the whole change: a trial run
+    leaves them for the formal go-live."""
+    report = verify_evidence(policy, envelopes, binding, now=now, ledger=ledger, stage=stage)
     if not report.ok:
         problems = report.problems or ["no stage is required: check the policy's change types"]
         raise GateRefused(problems, report)
+    consume = bool(consume) and not report.pending_stages
     if consume:
         ledger.consume([a.nonce for a in report.counted], binding["change_id"], job_id=job_id)
     return {
         "change_id": binding["change_id"],
         "required_stages": report.required_stages,
+        "performed_stage": report.performed_stage,
+        "checked_stages": report.checked_stages,
+        "pending_stages": [{"stage": s, "roles": policy.stage_roles(s)} for s in report.pending_stages],
         "approvals": [{k: v for k, v in a.as_dict().items() if k in ("stage", "role", "person", "issued_at", "key_id", "nonce", "reason")}
                       for a in report.counted],
         "implementers": report.implementers,
         "supervisor": report.supervisor,
         "launcher": report.launcher,
         "policy_version": policy.version,
-        "consumed": bool(consume),
+        "consumed": consume,
     }
 
 
@@ -542,4 +607,6 @@ class GateRefused(ApprovalError):
     def __init__(self, problems, report=None):
         self.problems = list(problems)
         self.report = report
-        super().__init__(f"approval gate refused the change ({len(self.problems)} problem(s)): " + " | ".join(self.problems))
+        partial = report is not None and report.pending_stages
+        what = f"the change at stage {report.performed_stage} (stages before it)" if partial else "the change"
+        super().__init__(f"approval gate refused {what} ({len(self.problems)} problem(s)): " + " | ".join(self.problems))

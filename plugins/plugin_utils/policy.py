@@ -520,14 +520,47 @@ class Policy:  # pylint: disable=too-many-instance-attributes
         if emergency:
             waived = set(self.rules["emergency"].get("waives", []))
             needed = [s for s in needed if s not in waived] + [EMERGENCY_STAGE]
-        order = {s: i for i, s in enumerate(self.rules["stage_order"])}
         seen = []
-        for stage in sorted(needed, key=lambda s: order.get(s, len(order))):
+        for stage in sorted(needed, key=self._path_key):
             if stage not in seen:
                 seen.append(stage)
         if self.is_production(environment):
             seen += [s for s in ACK_STAGES if s not in seen]
         return seen
+
+    # The order of a change's stages is decided here and nowhere else: required_stages lists
+    # them in it, the gate checks the signing order with path_of and a run that stops before a
+    # stage (the trial run) takes its stages from stages_before.
+
+    def stage_rank(self, stage):
+        """Position of ``stage`` on the approval path (``stage_order``); None for the stages outside
+        it - the Art. 27 acknowledgements and the emergency override - which are not steps of the
+        path but conditions of every run of the change."""
+        order = self.rules["stage_order"]
+        return order.index(stage) if stage in order else None
+
+    def _path_key(self, stage):
+        rank = self.stage_rank(stage)
+        return len(self.rules["stage_order"]) if rank is None else rank
+
+    def path_of(self, stages):
+        """The steps of the approval path among ``stages``, in stage order."""
+        return sorted((s for s in stages if self.stage_rank(s) is not None), key=self._path_key)
+
+    def stages_before(self, required, stage):
+        """Split the ``required`` stages of a change (from :meth:`required_stages`) for a run that
+        stops before ``stage`` (the trial run, Art. 18, 20): ``(due, pending)``.
+
+        ``due``: the path's steps ordered before ``stage`` and the stages outside the path (the
+        Art. 27 acknowledgements, the emergency override), which every run needs; ``pending``:
+        ``stage`` and the steps after it. ApprovalError when ``stage`` is not a step of the path."""
+        rank = self.stage_rank(stage)
+        if stage not in required or rank is None:
+            path = self.path_of(required)
+            raise ApprovalError(f"the change's approval path [{', '.join(path)}] has no {stage} step, so no run can stop "
+                                f"before it; run the gate for every stage (stage: all)")
+        due = [s for s in required if self.stage_rank(s) is None or self.stage_rank(s) < rank]
+        return due, [s for s in required if s not in due]
 
     def requires_artifacts(self, change_type):
         return bool(self.rules["change_types"].get(change_type, {}).get("requires_artifacts", False))

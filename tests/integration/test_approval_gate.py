@@ -1,5 +1,6 @@
 """Playbook tests of prodgate.deploy.approval_gate: one passing change and the refusals, each
-asserting its message and that no task after the gate ran on any host."""
+asserting its message and that no task after the gate ran on any host; then the gate's stage
+option as playbooks/go_live.yml uses it (trial run, then formal go-live)."""
 import base64
 import getpass
 import json
@@ -10,14 +11,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from approval_world import ARTIFACT, World  # noqa: E402  pylint: disable=wrong-import-position
 
 from prodgate import dsse  # noqa: E402
+from prodgate.ledger import Ledger  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "tests" / "integration" / "playbooks" / "approval_gate.yml"
+STAGE_PLAYBOOK = REPO / "tests" / "integration" / "playbooks" / "approval_gate_stage.yml"
+GO_LIVE = REPO / "playbooks" / "go_live.yml"
 VENV_BIN = REPO / ".venv" / "bin"
 
 
@@ -30,7 +35,7 @@ class Gate:
                                   f"    ansible_python_interpreter: {VENV_BIN / 'python'}\n")
         self.ledger = tmp_path / "ledger.sqlite"
 
-    def run(self, envelopes=None, evidence=None, extra_args=(), **overrides):
+    def run(self, envelopes=None, evidence=None, extra_args=(), playbook=PLAYBOOK, **overrides):  # pylint: disable=too-many-arguments
         if evidence is None:
             evidence = self.world.write_evidence(self.world.evidence() if envelopes is None else envelopes,
                                                  name=f"evidence{len(list(self.tmp.glob('evidence*')))}")
@@ -47,7 +52,7 @@ class Gate:
         vars_file.write_text(json.dumps(variables))
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                    ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PATH=f"{VENV_BIN}:{os.environ['PATH']}")
-        proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), "-e", f"@{vars_file}", str(PLAYBOOK), *extra_args],
+        proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), "-e", f"@{vars_file}", str(playbook), *extra_args],
                               capture_output=True, text=True, env=env, cwd=str(REPO), check=False, timeout=300)
         return proc.returncode, proc.stdout + proc.stderr
 
@@ -163,3 +168,87 @@ def test_check_mode_decides_without_consuming(gate):
     assert code == 0 and "consumed=False" in out, out
     code, out = gate.run(evidence=evidence)
     assert code == 0 and "PAST-THE-GATE app2" in out, out
+
+
+# ---- the stage option, as playbooks/go_live.yml uses it: trial run, then formal go-live ---------
+
+LATER = ("trial_run", "go_live")
+BEFORE_TRIAL = "plan_submission,coo_approval,internal_review,implementer_ack,supervisor_ack"
+
+
+def stage_of(envelope):
+    return json.loads(base64.b64decode(envelope["payload"]))["predicate"]["stage"]
+
+
+def first_go_live(gate, stage, **kwargs):
+    return gate.run(playbook=STAGE_PLAYBOOK, gate_stage=stage, prodgate_change_type="initial_go_live", **kwargs)
+
+
+def refused_at(gate, stage, message, **kwargs):
+    return gate.refused(message, playbook=STAGE_PLAYBOOK, gate_stage=stage, prodgate_change_type="initial_go_live", **kwargs)
+
+
+def test_trial_run_passes_twice_without_consuming_then_the_formal_go_live_consumes(gate):
+    world = gate.world
+    full = world.evidence(binding=world.binding(change_type="initial_go_live"))
+    trial = world.write_evidence([e for e in full if stage_of(e) not in LATER], name="evidence-trial")
+    formal = world.write_evidence(full, name="evidence-formal")
+    for dummy in range(2):
+        code, out = first_go_live(gate, "auto", evidence=trial)
+        assert code == 0, out
+        for host in ("app1", "app2"):
+            assert f"PAST-THE-GATE {host} performed=trial_run checked={BEFORE_TRIAL} pending=trial_run,go_live consumed=False" in out
+        assert ("approved for the trial_run stage: signed plan_submission, coo_approval, internal_review, implementer_ack, "
+                "supervisor_ack (7 approvals, not consumed); to sign after it: trial_run (it_pm, business_owner), then go_live "
+                "(business_owner, risk_compliance, coo, president_office)") in out
+        with Ledger(gate.ledger) as ledger:
+            assert ledger.nonces_of("CHG-1001") == [] and not ledger.is_completed("CHG-1001")
+    code, out = first_go_live(gate, "auto", evidence=formal)
+    assert code == 0, out
+    assert "PAST-THE-GATE app2 performed=go_live checked=plan_submission,coo_approval,internal_review,trial_run,go_live," in out
+    assert "pending= consumed=True" in out
+    with Ledger(gate.ledger) as ledger:
+        assert len(ledger.nonces_of("CHG-1001")) == len(full) and ledger.is_completed("CHG-1001")
+    refused_at(gate, "trial_run", "change CHG-1001 already completed at", evidence=trial)
+
+
+def test_trial_run_refused_without_coo_approval(gate):
+    envs = gate.world.evidence(binding=gate.world.binding(change_type="initial_go_live"), without=LATER + ("coo_approval",))
+    out = refused_at(gate, "auto", "stage coo_approval: approval for role coo is missing: need 1 of [carol, cody]", envelopes=envs)
+    assert "approval gate refused the change at stage trial_run (stages before it) (1 problem(s))" in out
+
+
+def test_forged_envelope_refused_in_the_trial_run(gate):
+    envs = gate.world.evidence(binding=gate.world.binding(change_type="initial_go_live"), without=LATER)
+    sig = bytearray(base64.b64decode(envs[0]["signatures"][0]["sig"]))
+    sig[0] ^= 0xFF
+    envs[0]["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    out = refused_at(gate, "trial_run", "signature does not verify (forged or altered after signing)", envelopes=envs)
+    assert "at stage trial_run" in out
+
+
+def test_expired_approval_refused_in_the_trial_run(gate):
+    world = gate.world
+    binding = world.binding(change_type="initial_go_live")
+    envs = world.evidence(binding=binding, without=LATER, skip={("coo_approval", "coo", "carol")})
+    envs.append(world.approve("coo_approval", "coo", "carol", binding, offset_minutes=10, not_after=world.now - timedelta(hours=1)))
+    refused_at(gate, "auto", "expired at", envelopes=envs)
+
+
+def test_formal_go_live_refused_without_the_trial_run_summary(gate):
+    envs = gate.world.evidence(binding=gate.world.binding(change_type="initial_go_live"), without=("trial_run",))
+    out = refused_at(gate, "all", "stage trial_run: approval for role it_pm is missing: need 1 of [paula]", envelopes=envs)
+    assert "stage trial_run: approval for role business_owner is missing" in out
+    with Ledger(gate.ledger) as ledger:
+        assert ledger.nonces_of("CHG-1001") == []
+
+
+def test_go_live_playbook_decides_the_stage_through_the_gate_only():
+    play = yaml.safe_load(GO_LIVE.read_text())[0]
+    tasks = play["tasks"]
+    gates = [t for t in tasks if "prodgate.deploy.approval_gate" in t]
+    assert len(gates) == 1, gates
+    assert gates[0]["prodgate.deploy.approval_gate"]["stage"] == "auto" and gates[0]["register"] == "go_live_gate"
+    text = GO_LIVE.read_text()
+    assert "evidence', 'verify" not in text and "ansible.builtin.command" not in yaml.safe_dump(tasks)
+    assert "go_live_gate.performed_stage | default('') == 'go_live'" in text  # change_complete after the formal go-live only

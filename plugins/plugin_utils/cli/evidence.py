@@ -2,7 +2,7 @@
 import getpass
 import json
 
-from ..approvals import load_evidence, verify_evidence
+from ..approvals import ALL_STAGES, RUN_STAGES, load_evidence, verify_evidence
 from ..ledger import Ledger
 from ..policy import load_policy, parse_time
 from ._approval_args import add_change_flags, change_from_args
@@ -24,6 +24,10 @@ def register(subparsers):
     verify.add_argument("--emergency", action="store_true", help="verify as an emergency change")
     verify.add_argument("--ledger", help="ledger file: also report replayed approvals and completed changes")
     verify.add_argument("--at", help="verify as of this ISO-8601 time (default: now)")
+    verify.add_argument("--stage", choices=RUN_STAGES, default=ALL_STAGES,
+                        help="how far the run goes, as the gate's stage option: all (default) every required stage; "
+                             "trial_run the stages before trial_run, the later ones pending; auto trial_run until "
+                             "the trial-run summary is signed, then all")
     add_json_flag(verify)
     verify.set_defaults(handler=verify_cmd)
 
@@ -41,14 +45,19 @@ def verify_cmd(args):
     binding.update({"implementers": args.implementer or [], "supervisor": args.supervisor,
                     "launcher": args.launcher or getpass.getuser(), "emergency": args.emergency})
     ledger = Ledger(args.ledger) if args.ledger else None
-    report = verify_evidence(policy, load_evidence(args.evidence), binding, now=at, ledger=ledger)
+    report = verify_evidence(policy, load_evidence(args.evidence), binding, now=at, ledger=ledger, stage=args.stage)
     data = {"ok": report.ok, "change_id": binding["change_id"], "required_stages": report.required_stages,
-            "requirements": report.rows, "approvals": [a.as_dict() for a in report.counted],
+            "performed_stage": report.performed_stage, "checked_stages": report.checked_stages,
+            "pending_stages": report.pending_stages, "requirements": report.rows, "approvals": [a.as_dict() for a in report.counted],
             "invalid": report.envelope_problems, "problems": report.problems}
 
     def text():
         lines = [f"change {binding['change_id']}: {binding['system']} {binding['environment']} {binding['change_type']} "
-                 f"(policy v{policy.version})", f"required stages: {', '.join(report.required_stages) or '-'}", ""]
+                 f"(policy v{policy.version})", f"required stages: {', '.join(report.required_stages) or '-'}"]
+        if report.pending_stages:
+            lines.append(f"this run: {report.performed_stage}, checks {', '.join(report.checked_stages)}; "
+                         f"pending: {', '.join(report.pending_stages)}")
+        lines.append("")
         header = ("STAGE", "ROLE", "NEED", "PRESENT", "STATUS")
         rows = [(r["stage"], r["role"], str(r["need"]), ", ".join(r["present"]) or "-", r["status"]) for r in report.rows]
         widths = [max(len(x[i]) for x in [header] + rows) for i in range(5)]
@@ -59,7 +68,9 @@ def verify_cmd(args):
         others = [p for p in report.problems if p not in report.envelope_problems]
         if others:
             lines += ["", "missing or refused:"] + [f"  - {p}" for p in others]
-        lines += ["", "RESULT: " + ("complete, the gate will pass" if report.ok else f"INCOMPLETE ({len(report.problems)} problem(s))")]
+        scope = f" up to {report.performed_stage}" if report.pending_stages else ""
+        lines += ["", "RESULT: " + (f"complete{scope}, the gate will pass" if report.ok
+                                    else f"INCOMPLETE{scope} ({len(report.problems)} problem(s))")]
         return "\n".join(lines)
     emit(args, data, text)
     return 0 if report.ok else 1
