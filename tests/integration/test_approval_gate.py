@@ -252,3 +252,12 @@ def test_go_live_playbook_decides_the_stage_through_the_gate_only():
     text = GO_LIVE.read_text()
     assert "evidence', 'verify" not in text and "ansible.builtin.command" not in yaml.safe_dump(tasks)
     assert "go_live_gate.performed_stage | default('') == 'go_live'" in text  # change_complete after the formal go-live only
+
+
+@pytest.mark.parametrize("book", ["go_live.yml", "upgrade.yml", "rollback.yml"])
+def test_change_window_is_checked_before_the_gate_consumes_the_approvals(book):
+    """A change refused by a freeze window or the lead time must keep its single-use approvals."""
+    gate_play = yaml.safe_load((REPO / "playbooks" / book).read_text())[0]
+    modules = [next((k for k in t if k.startswith("prodgate.deploy.")), None) for t in gate_play["tasks"]]
+    assert "prodgate.deploy.change_window" in modules and "prodgate.deploy.approval_gate" in modules, modules
+    assert modules.index("prodgate.deploy.change_window") < modules.index("prodgate.deploy.approval_gate"), modules
