@@ -6,7 +6,7 @@ coming up is a failure, never a skip. The gates (approval_gate, change_window) a
 delivery_gates=false: they have their own tests (test_approval_gate.py, change_window/); the
 change register is on, as in production. Sequence (one module fixture, about 4 minutes):
   reset -> go-live 1.0.0 -> tampered 1.1.0 refused -> 1.1.0 with a COPY data script refused
-  -> upgrade 1.1.0 -> upgrade 1.2.0 (health check fails, automatic rollback)
+  -> upgrade 1.1.0 -> upgrade 1.2.0 (health check fails, automatic rollback) -> rollback.yml (back to 1.0.0)
 """
 import hashlib
 import io
@@ -149,6 +149,11 @@ def fixture_lab(tmp_path_factory):
     assert rc == 0, f"upgrade to 1.1.0 failed:\n{out[-4000:]}"
     results["ledger_after_110"] = _ledger()
     play("up120", "playbooks/upgrade.yml", f"T-{stamp}-UP120", *built["1.2.0"])
+    results["after_120"] = ({h: _node_version(h) for h in ("app1", "app2")}, {_nginx_version() for dummy in range(10)})
+    # manual rollback (Art. 28) of the 1.1.0 upgrade: back to the last good release before it, never to the broken 1.2.0
+    play("rollback", "playbooks/rollback.yml", f"T-{stamp}-RB", *built["1.1.0"],
+         extra=("-e", "prodgate_change_type=non_routine", "-e", f"prodgate_rollback_of=T-{stamp}-UP110"))
+    results["after_rollback"] = ({h: _node_version(h) for h in ("app1", "app2")}, {_nginx_version() for dummy in range(10)})
     results.update(stamp=stamp, env=env, work=work)
     return results
 
@@ -183,8 +188,14 @@ def test_failed_120_upgrade_is_rolled_back_to_110_everywhere(lab):
     rc, out = lab["up120"]
     assert rc != 0, "the broken 1.2.0 must fail its health check"
     assert "ROLLED BACK to 1.1.0" in out, out[-3000:]
-    assert {h: _node_version(h) for h in ("app1", "app2")} == {"app1": "1.1.0", "app2": "1.1.0"}
-    assert {_nginx_version() for dummy in range(10)} == {"1.1.0"}
+    assert lab["after_120"] == ({"app1": "1.1.0", "app2": "1.1.0"}, {"1.1.0"})
+
+
+def test_manual_rollback_returns_every_node_to_the_release_before_110(lab):
+    rc, out = lab["rollback"]
+    assert rc == 0, f"rollback.yml failed:\n{out[-4000:]}"
+    # app1 had the broken 1.2.0 attempted and rolled back: the broken release is not a rollback target
+    assert lab["after_rollback"] == ({"app1": "1.0.0", "app2": "1.0.0"}, {"1.0.0"})
 
 
 def test_register_shows_the_failed_attempt_and_the_rollback(lab):
