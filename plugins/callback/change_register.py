@@ -189,6 +189,7 @@ def _task_info(task, check_default):
         # a templated no_log is resolved on the worker; the censored result tells us then
         "no_log": no_log if isinstance(no_log, bool) else False,
         "handler": type(task).__name__ == "Handler",
+        "tags": plain(sorted(str(t) for t in (getattr(task, "tags", None) or []))),
     }
 
 

@@ -8,6 +8,7 @@ import io
 import json
 
 from .errors import RegisterError
+from .register_record import ROLLBACK_TAG
 
 UNKNOWN = "outcome unknown"
 
@@ -201,7 +202,19 @@ def change_form(view, change_id):
         "per_host": per_host,
         "results": {r["run"]: r["state"] for r in runs},
         "rollback": [run_summary(r) for r in rollbacks],
+        # hosts switched back to an earlier release inside this change's runs (automatic rollback)
+        "rolled_back": _rolled_back(changes),
     }
+
+
+def _rolled_back(changes):
+    out = []
+    for c in changes:
+        if ROLLBACK_TAG in (c.get("tags") or []) and c.get("changed") and c.get("status") == "ok":
+            src = (c.get("args") or {}).get("src")
+            out.append({"host": c.get("host"), "seq": c.get("seq"), "run": c.get("run"), "task": c.get("task"),
+                        "to": src.rstrip("/").rsplit("/", 1)[-1] if isinstance(src, str) and src else None})
+    return out
 
 
 def system_archive(view, system):
@@ -298,5 +311,8 @@ def form_markdown(form):
                 out.append("  ```")
         out.append("")
     out += ["## Rollback", ""]
-    out += [f"- {r['run']} {r['started']}: {r['state']}" for r in form["rollback"]] or ["- none"]
+    lines = [f"- {r['host']}: switched back to {r['to'] or 'the earlier release'} in this change "
+             f"(entry {r['seq']}: {r['task']})" for r in form.get("rolled_back", [])]
+    lines += [f"- rollback change run {r['run']} {r['started']}: {r['state']}" for r in form["rollback"]]
+    out += lines or ["- none"]
     return "\n".join(out) + "\n"

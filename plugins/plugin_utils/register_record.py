@@ -180,6 +180,10 @@ def _item_record(item, known_secrets, diff_mode):
     return rec
 
 
+# Tasks carrying this tag switch a host back to an earlier release (roles/release/tasks/rollback.yml);
+# their changed outcomes are the "rollback" of the change form, in the same run or in a later one.
+ROLLBACK_TAG = "prodgate_rollback"
+
 # Results of these actions are evidence for the form (issue 3 approval gate, issue 4 window).
 EVIDENCE_ACTIONS = {
     "prodgate.deploy.approval_gate": ("approvals", "change_id", "required_stages", "implementers", "supervisor",
@@ -200,7 +204,7 @@ def evidence_kind(module):
 
 def _task_entry(kind, run_id, host, task, ts):
     """The fields every per-task entry carries (intent and outcome alike)."""
-    return {
+    entry = {
         "kind": kind,
         "run": run_id,
         "ts": ts,
@@ -211,6 +215,10 @@ def _task_entry(kind, run_id, host, task, ts):
         "role": task.get("role"),
         "check_mode": bool(task.get("check_mode")),
     }
+    if task.get("tags"):
+        # e.g. ROLLBACK_TAG: the form lists the rollback a run made inside the change (Art. 27, 28)
+        entry["tags"] = list(task["tags"])
+    return entry
 
 
 def build_intent(run_id, host, task, ts):

@@ -212,6 +212,10 @@ def test_register_shows_the_failed_attempt_and_the_rollback(lab):
     # the rollback comes after the failure in the register's order
     assert min(r["seq"] for r in rollback) > min(r["seq"] for r in failed)
     assert not any(r.get("host") == "app2" and r.get("changed") and "Switch" in str(r.get("task", "")) for r in rows)
+    # the Art. 27 form of the change names the automatic rollback and the release it went back to
+    rc, out = _run([str(BIN / "prodgate"), "register", "form", change, "--json"], lab["env"])
+    assert rc == 0, out
+    assert [(r["host"], r["to"]) for r in json.loads(out)["rolled_back"]] == [("app1", "1.1.0")], out[-2000:]
     rc, out = _run([str(BIN / "prodgate"), "register", "verify"], lab["env"])
     assert rc == 0, out
 

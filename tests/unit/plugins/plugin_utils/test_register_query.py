@@ -47,6 +47,22 @@ def test_form_carries_request_approvals_window_people_diffs_and_rollback():
         change_form(view, "CHG-404")
 
 
+def test_form_lists_an_automatic_rollback_inside_the_change():
+    switch = {"name": "Switch current back to the previous release", "uuid": "s", "module": "ansible.builtin.file",
+              "role": "release", "tags": ["prodgate_rollback"]}
+    entries = _run("r1", "CHG-1", "2.0", close=False)
+    entries.append(build_intent("r1", "ta1", switch, "t"))
+    entries.append(build_outcome("r1", "ta1", switch, "ok", {"changed": True, "invocation": {"module_args": {
+        "src": "/opt/ta/releases/1.9", "dest": "/opt/ta/current"}}}, "t"))
+    untagged = dict(switch, uuid="u", tags=[])  # the same kind of change without the tag is not a rollback
+    entries.append(build_outcome("r1", "ta2", untagged, "ok", {"changed": True}, "t"))
+    form = change_form(_view(entries), "CHG-1")
+    assert [(r["host"], r["to"]) for r in form["rolled_back"]] == [("ta1", "1.9")]
+    assert "- ta1: switched back to 1.9 in this change" in form_markdown(form)
+    plain = change_form(_view(_run("r2", "CHG-2", "2.0")), "CHG-2")
+    assert plain["rolled_back"] == [] and form_markdown(plain).rstrip().endswith("## Rollback\n\n- none")
+
+
 def test_intents_without_outcome_are_outcome_unknown_and_runs_not_closed():
     view = _view(_run("r1", "CHG-1", "2.0"), _run("r3", "CHG-3", "3.0", outcomes=False, close=False))
     unknown = filter_changes(view, status="unknown")
