@@ -8,7 +8,7 @@ first write accepted by the new primary.
 
 Run on the lab (after `make lab-up LIMIT=db1,db2,backup1,app1` and the data tier is prepared):
     .venv/bin/python bench/switchover_bench.py --inventory inventories/lab/hosts.yml \
-        --hosts 10.89.77.21,10.89.77.22 --password-file .cache/lab-secrets/app [--rounds 2] [--json]
+        --hosts 10.89.77.21,10.89.77.22 --password-file ~/.local/state/prodgate/lab-secrets/app [--rounds 2] [--json]
 `--rounds 2` switches over and back. Not part of molecule or pytest: it needs a running replica set.
 """
 import argparse
