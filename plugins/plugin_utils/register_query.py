@@ -277,6 +277,10 @@ def form_markdown(form):
     out += ["", "## Approvals (verified by prodgate.deploy.approval_gate)", ""]
     if form["approvals"]:
         for ev in form["approvals"]:
+            if ev.get("performed_stage"):
+                pending = ", ".join(p.get("stage", "?") for p in ev.get("pending_stages") or []) or "none"
+                out.append(f"- gate passed for the {ev['performed_stage']} stage "
+                           f"({'approvals consumed' if ev.get('consumed') else 'approvals not consumed'}; pending: {pending})")
             for a in ev.get("approvals") or []:
                 out.append(f"- {a.get('stage')} / {a.get('role')}: {a.get('person')} at {a.get('issued_at')} (key {a.get('key_id')})")
     else:

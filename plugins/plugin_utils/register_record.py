@@ -187,7 +187,8 @@ ROLLBACK_TAG = "prodgate_rollback"
 # Results of these actions are evidence for the form (issue 3 approval gate, issue 4 window).
 EVIDENCE_ACTIONS = {
     "prodgate.deploy.approval_gate": ("approvals", "change_id", "required_stages", "implementers", "supervisor",
-                                      "launcher", "policy_version", "consumed"),
+                                      "launcher", "policy_version", "consumed", "performed_stage", "checked_stages",
+                                      "pending_stages"),
     "prodgate.deploy.change_window": ("allowed", "open", "frozen", "window", "lead_time", "override_used", "override",
                                       "evaluated_at"),
 }

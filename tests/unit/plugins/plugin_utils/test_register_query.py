@@ -63,6 +63,18 @@ def test_form_lists_an_automatic_rollback_inside_the_change():
     assert plain["rolled_back"] == [] and form_markdown(plain).rstrip().endswith("## Rollback\n\n- none")
 
 
+def test_form_says_which_stage_the_gate_passed_and_what_is_pending():
+    entries = _run("r1", "CHG-1", "2.0", outcomes=False)
+    trial = {"changed": False, "change_id": "CHG-1", "consumed": False, "performed_stage": "trial_run",
+             "checked_stages": ["plan_submission", "coo_approval"],
+             "pending_stages": [{"stage": "trial_run", "roles": ["it_pm"]}, {"stage": "go_live", "roles": ["president_office"]}],
+             "approvals": [{"stage": "coo_approval", "role": "coo", "person": "dana", "issued_at": "t", "key_id": "k1"}]}
+    entries.insert(-1, build_outcome("r1", "ta1", GATE, "ok", trial, "t"))
+    form = change_form(_view(entries), "CHG-1")
+    assert form["approvals"][0]["performed_stage"] == "trial_run" and form["approvals"][0]["consumed"] is False
+    assert "- gate passed for the trial_run stage (approvals not consumed; pending: trial_run, go_live)" in form_markdown(form)
+
+
 def test_intents_without_outcome_are_outcome_unknown_and_runs_not_closed():
     view = _view(_run("r1", "CHG-1", "2.0"), _run("r3", "CHG-3", "3.0", outcomes=False, close=False))
     unknown = filter_changes(view, status="unknown")
