@@ -11,7 +11,8 @@ export PY_COLORS := 0
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 LIMIT ?= all
-SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# Longest first (the data tier, then the release), two at a time (scripts/molecule.sh, MOLECULE_JOBS).
+SCENARIOS ?= database release $(filter-out database release,$(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))))
 
 .PHONY: setup demo test unit lint sanity molecule pytest lab-up lab-down clean
 
@@ -39,7 +40,7 @@ sanity:
 	scripts/sanity.sh
 
 molecule:
-	@for s in $(SCENARIOS); do echo "== molecule test -s $$s"; molecule test -s $$s || exit 1; done
+	@scripts/molecule.sh $(SCENARIOS)
 
 pytest:
 	pytest -q -p no:cacheprovider tests/unit tests/integration
