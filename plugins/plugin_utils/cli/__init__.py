@@ -3,7 +3,8 @@
 Each sub-command group lives in its own module in this package and exposes
 ``register(subparsers)``; groups are discovered here, so adding one needs no edit to this file.
 A group's handler returns an exit code; errors of kind :class:`prodgate.errors.ProdgateError`
-print one clear line (or a JSON object with ``--json``) and exit 2.
+print one clear line (or a JSON object with ``--json``) and exit 2; so does a command beside a
+prodgate.deploy collection of another version (collection_version.py).
 """
 import argparse
 import importlib
@@ -12,6 +13,7 @@ import pkgutil
 import sys
 
 from .. import __version__
+from ..collection_version import check_collection_version
 from ..errors import ProdgateError
 
 
@@ -40,6 +42,7 @@ def main(argv=None):
         parser.print_help()
         return 0 if args.group is None else 2
     try:
+        check_collection_version()
         return int(handler(args) or 0)
     except ProdgateError as exc:
         if getattr(args, "json", False):
