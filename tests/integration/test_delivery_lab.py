@@ -2,9 +2,11 @@
 
 Runs on lb1, app1, app2 and db1 only (brought up with playbooks/lab.yml --limit; PostgreSQL on db1
 prepared by playbooks/prepare_environment.yml --limit db1 when it is not answering). The lab not
-coming up is a failure, never a skip. The gates (approval_gate, change_window) are switched off with
-delivery_gates=false: they have their own tests (test_approval_gate.py, change_window/); the
-change register is on, as in production. Sequence (one module fixture, about 4 minutes):
+coming up is a failure, never a skip. The shipped playbooks run exactly as production runs them
+(issue 11, Deliver 4: there is no switch that turns the gates off): the change window, the approval
+gate and change_complete decide every run from the controller trust settings, a signed lab policy
+and signed approvals that tests/integration/approval_world.py creates; the change register is on.
+Sequence (one module fixture, about 4 minutes):
   reset -> go-live 1.0.0 -> tampered 1.1.0 refused -> 1.1.0 with a COPY data script refused
   -> upgrade 1.1.0 -> upgrade 1.2.0 (health check fails, automatic rollback) -> rollback.yml (back to 1.0.0)
 """
@@ -28,21 +30,20 @@ SAMPLE = ROOT / "tests" / "fixtures" / "sampleapp"
 HOSTS = "lb1,app1,app2,db1"
 NGINX = "http://127.0.0.1:18080/version"
 sys.path.insert(0, str(SAMPLE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_bundles  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from approval_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position
 
 
-def _env(register_db):
-    env = dict(os.environ)
-    env.update({
-        "PATH": f"{BIN}:{env.get('PATH', '')}", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-        "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_CALLBACKS_ENABLED": "prodgate.deploy.change_register",
-        "PRODGATE_REGISTER_DB": str(register_db),
-        "PRODGATE_REGISTER_SIGNING_KEY": str(register_db.parent / "register-signing.key"),
-        "PRODGATE_REGISTER_JOURNAL_DIR": str(register_db.parent / "journal"),
-    })
-    return env
+def delivery_change(world, change_id, change_type, bundle=None, sha=None, version=None, extra_vars=None):
+    """A change of sampleapp on the delivery hosts, its approvals signed; returns its run variables' file."""
+    run_vars = dict(extra_vars or {})
+    if bundle is not None:
+        run_vars.update(delivery_bundle=str(bundle), delivery_bundle_sha256=sha)
+    vars_file = world.change(change_id, change_type, "sampleapp", version=version, artifacts=[sha] if sha else [],
+                             targets=HOSTS.split(","), extra_vars=run_vars)
+    world.sign(change_id)
+    return vars_file
 
 
 def _run(cmd, env, timeout=600):
@@ -107,55 +108,82 @@ def _sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module", name="lab")
-def fixture_lab(tmp_path_factory):
-    work = tmp_path_factory.mktemp("delivery")
-    env = _env(work / "register.db")
+def _bring_up(env):
     rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/lab.yml", "-e", "lab_state=started", "--limit", HOSTS], env)
     if rc != 0:
         pytest.fail(f"the lab did not come up (playbooks/lab.yml --limit {HOSTS}):\n{out[-3000:]}")
-    if _podman("db1", "pg_isready", "-q").returncode != 0:
-        rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/prepare_environment.yml", "--limit", "db1"], env, timeout=1200)
-        if rc != 0 or _podman("db1", "pg_isready", "-q").returncode != 0:
-            pytest.fail(f"PostgreSQL on db1 is not ready after prepare_environment.yml --limit db1:\n{out[-3000:]}")
-    bundles = work / "bundles"
+
+
+def _prepare_db(world, env, stamp):
+    """PostgreSQL on db1, through the gated prepare_environment.yml (an environment change, Art. 25)."""
+    if _podman("db1", "pg_isready", "-q").returncode == 0:
+        return
+    change = f"T-{stamp}-PREP"
+    vars_file = world.change(change, "environment", "lab-estate", targets=["db1"])
+    world.sign(change)
+    rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/prepare_environment.yml", "--limit", "db1",
+                    "-e", f"@{vars_file}"], env, timeout=1200)
+    if rc != 0 or _podman("db1", "pg_isready", "-q").returncode != 0:
+        pytest.fail(f"PostgreSQL on db1 is not ready after prepare_environment.yml --limit db1:\n{out[-3000:]}")
+
+
+def build_all(work, env):
     built = {}
-    for line in subprocess.run([sys.executable, str(SAMPLE / "build_bundles.py"), str(bundles)], capture_output=True,
+    for line in subprocess.run([sys.executable, str(SAMPLE / "build_bundles.py"), str(work / "bundles")], capture_output=True,
                                text=True, check=True, env=env).stdout.splitlines():
         item = json.loads(line)
         built[item["version"]] = (item["path"], item["sha256"])
+    return built
+
+
+@pytest.fixture(scope="module", name="lab")
+def fixture_lab(tmp_path_factory):
+    work = tmp_path_factory.mktemp("delivery")
+    world = LabWorld(work / "world")
+    env = world.env()
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    _bring_up(env)
+    _prepare_db(world, env, stamp)
+    built = build_all(work, env)
     results = {}
 
-    def play(name, book, change, bundle, sha, extra=()):
-        rc, out = _run([str(BIN / "ansible-playbook"), book, "--limit", HOSTS, "-e", "delivery_gates=false",
-                        "-e", f"prodgate_change_id={change}", "-e", "prodgate_change_type=version_update",
-                        "-e", "prodgate_system=sampleapp", "-e", "prodgate_environment=lab",
-                        "-e", f"delivery_bundle={bundle}", "-e", f"delivery_bundle_sha256={sha}", "--diff", *extra], env)
+    def play(name, book, change, change_type, bundle=None, sha=None, version=None, extra_vars=None):
+        vars_file = delivery_change(world, change, change_type, bundle, sha, version, extra_vars)
+        rc, out = _run([str(BIN / "ansible-playbook"), book, "--limit", HOSTS, "-e", f"@{vars_file}", "--diff"], env)
         (work / f"{name}.log").write_text(out)
         results[name] = (rc, out)
         return rc, out
 
-    stamp = time.strftime("%Y%m%d%H%M%S")
     rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/demo.yml", "--tags", "demo_reset", "--limit", HOSTS], env)
     assert rc == 0, out[-3000:]
-    rc, out = play("golive", "playbooks/go_live.yml", f"T-{stamp}-GL", *built["1.0.0"])
+    rc, out = play("golive", "playbooks/go_live.yml", f"T-{stamp}-GL", "initial_go_live", *built["1.0.0"], version="1.0.0")
     assert rc == 0, f"go-live of 1.0.0 failed:\n{out[-4000:]}"
     tampered = _tampered(built["1.1.0"][0], work)
-    play("tampered", "playbooks/upgrade.yml", f"T-{stamp}-TAMPER", tampered, _sha256(tampered))
+    play("tampered", "playbooks/upgrade.yml", f"T-{stamp}-TAMPER", "version_update", tampered, _sha256(tampered), "1.1.0")
     bad = _bad_bundle(work)[0]
-    play("copy", "playbooks/upgrade.yml", f"T-{stamp}-COPY", bad, _sha256(bad))
+    play("copy", "playbooks/upgrade.yml", f"T-{stamp}-COPY", "version_update", bad, _sha256(bad), "1.1.1")
     results["after_refusals"] = {h: _node_version(h) for h in ("app1", "app2")}
-    rc, out = play("up110", "playbooks/upgrade.yml", f"T-{stamp}-UP110", *built["1.1.0"])
+    rc, out = play("up110", "playbooks/upgrade.yml", f"T-{stamp}-UP110", "version_update", *built["1.1.0"], version="1.1.0")
     assert rc == 0, f"upgrade to 1.1.0 failed:\n{out[-4000:]}"
     results["ledger_after_110"] = _ledger()
-    play("up120", "playbooks/upgrade.yml", f"T-{stamp}-UP120", *built["1.2.0"])
+    play("up120", "playbooks/upgrade.yml", f"T-{stamp}-UP120", "version_update", *built["1.2.0"], version="1.2.0")
     results["after_120"] = ({h: _node_version(h) for h in ("app1", "app2")}, {_nginx_version() for dummy in range(10)})
     # manual rollback (Art. 28) of the 1.1.0 upgrade: back to the last good release before it, never to the broken 1.2.0
-    play("rollback", "playbooks/rollback.yml", f"T-{stamp}-RB", *built["1.1.0"],
-         extra=("-e", "prodgate_change_type=non_routine", "-e", f"prodgate_rollback_of=T-{stamp}-UP110"))
+    play("rollback", "playbooks/rollback.yml", f"T-{stamp}-RB", "non_routine",
+         extra_vars={"prodgate_rollback_of": f"T-{stamp}-UP110"})
     results["after_rollback"] = ({h: _node_version(h) for h in ("app1", "app2")}, {_nginx_version() for dummy in range(10)})
-    results.update(stamp=stamp, env=env, work=work)
+    results.update(stamp=stamp, env=env, work=work, world=world)
     return results
+
+
+def test_every_run_passed_the_window_and_the_gate(lab):
+    """Issue 11 Deliver 4: the delivery runs are gated; each approved change is recorded as completed."""
+    for name in ("golive", "up110", "rollback"):
+        rc, out = lab[name]
+        assert "Check the change window before anything is consumed" in out, out[-2000:]
+        assert "approved:" in out and "approvals over" in out, f"{name}: the gate did not decide:\n{out[-3000:]}"
+        assert "recorded as completed" in out, f"{name}: change_complete did not run:\n{out[-3000:]}"
+    assert "FORMAL GO-LIVE" in lab["golive"][1]
 
 
 def test_tampered_bundle_is_refused_before_any_change(lab):
@@ -200,7 +228,8 @@ def test_manual_rollback_returns_every_node_to_the_release_before_110(lab):
 
 def test_register_shows_the_failed_attempt_and_the_rollback(lab):
     change = f"T-{lab['stamp']}-UP120"
-    rc, out = _run([str(BIN / "prodgate"), "register", "changes", "--change", change, "--all", "--json"], lab["env"])
+    db = ["--db", lab["world"].register_db]
+    rc, out = _run([str(BIN / "prodgate"), "register", "changes", *db, "--change", change, "--all", "--limit", "0", "--json"], lab["env"])
     assert rc == 0, out
     rows = json.loads(out)
     rows = rows.get("changes", rows) if isinstance(rows, dict) else rows
@@ -213,10 +242,10 @@ def test_register_shows_the_failed_attempt_and_the_rollback(lab):
     assert min(r["seq"] for r in rollback) > min(r["seq"] for r in failed)
     assert not any(r.get("host") == "app2" and r.get("changed") and "Switch" in str(r.get("task", "")) for r in rows)
     # the Art. 27 form of the change names the automatic rollback and the release it went back to
-    rc, out = _run([str(BIN / "prodgate"), "register", "form", change, "--json"], lab["env"])
+    rc, out = _run([str(BIN / "prodgate"), "register", "form", *db, change, "--json"], lab["env"])
     assert rc == 0, out
     assert [(r["host"], r["to"]) for r in json.loads(out)["rolled_back"]] == [("app1", "1.1.0")], out[-2000:]
-    rc, out = _run([str(BIN / "prodgate"), "register", "verify"], lab["env"])
+    rc, out = _run([str(BIN / "prodgate"), "register", "verify", *db], lab["env"])
     assert rc == 0, out
 
 
