@@ -1,20 +1,25 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin prodgate.deploy.change_complete: record in the ledger that a change completed,
-so that the approval gate refuses to run it again. Documentation: plugins/modules/change_complete.py.
+"""Action plugin prodgate.deploy.change_complete: record in the change register that a change
+completed, so that the approval gate refuses to run it again. The register comes from the
+controller's trust settings. Documentation: plugins/modules/change_complete.py.
 """
 from __future__ import annotations
 
+from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import build_change, require
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import load_settings, refuse_run_overrides
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.ledger import Ledger
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, rehearsal
 
 ARGUMENT_SPEC = {
     "change_id": {"type": "str"},
-    "ledger": {"type": "path"},
 }
+REFUSED_OPTIONS = ("ledger",)
 
 
 class ActionModule(ActionBase):
@@ -23,28 +28,39 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
+        self._supports_check_mode = True
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
+        refused = [o for o in REFUSED_OPTIONS if o in self._task.args]
+        for option in refused:
+            self._task.args.pop(option)
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        change_id = args.get("change_id") or self._templar.template(task_vars.get("prodgate_change_id"))
-        ledger_path = args.get("ledger") or self._templar.template(task_vars.get("prodgate_ledger"))
-        if not change_id:
-            raise AnsibleActionFail("change_complete needs change_id: set the option or prodgate_change_id")
-        change_id = str(change_id)
         try:
-            with Ledger(ledger_path) as ledger:
+            run_vars = collect_run_vars(task_vars, self._templar.template)
+            refuse_run_overrides(run_vars, refused)
+            check = rehearsal(self._task.check_mode, context.CLIARGS.get("check", False))
+            change = build_change(args, run_vars)
+            require(change, "change_complete", ("change_id",))
+            change_id = change.change_id
+            settings = load_settings()
+            with Ledger.open(settings.require("register_db"), awx=settings.awx) as ledger:
                 if not ledger.nonces_of(change_id):
-                    raise AnsibleActionFail(f"change {change_id} never passed prodgate.deploy.approval_gate in ledger {ledger.path}; "
-                                            "run the gate first (a change is complete only after an approved run)")
+                    if check:
+                        result.update(changed=False, change_id=change_id,
+                                      msg=f"rehearsal: change {change_id} would be recorded as completed after its gate")
+                        return result
+                    raise AnsibleActionFail(f"change {change_id} never passed prodgate.deploy.approval_gate in the change "
+                                            f"register {ledger.path}; run the gate first (a change is complete only after "
+                                            "an approved run)")
                 done = ledger.completion(change_id)
                 if done:
                     result.update(changed=False, completed_at=done[0], msg=f"change {change_id} was already completed at {done[0]}")
                     return result
-                if not self._task.check_mode:
-                    job_id = task_vars.get("awx_job_id")
+                if not check:
+                    job_id = run_vars.get("awx_job_id")
                     ledger.mark_completed(change_id, None if job_id is None else str(job_id))
         except ProdgateError as exc:
-            raise AnsibleActionFail(str(exc))
+            raise AnsibleActionFail(str(exc)) from None
         result.update(changed=True, change_id=change_id, msg=f"change {change_id} recorded as completed")
         return result

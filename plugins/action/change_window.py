@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import datetime
 
+from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils import freeze_window
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import build_change, require
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import TrustError, refuse_run_overrides
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
 
 try:  # signatures need `cryptography` on the controller (a dependency of ansible-core's usual installs)
     from ansible_collections.prodgate.deploy.plugins.plugin_utils import approvals as approvals_core
-    from ansible_collections.prodgate.deploy.plugins.plugin_utils import policy as policy_core
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted, rehearsal
     IMPORT_ERROR = None
 except ImportError as import_exc:
-    approvals_core = policy_core = None
+    approvals_core = None
     IMPORT_ERROR = import_exc
 
 ARGUMENT_SPEC = {
-    "policy": {"type": "path"},
     "evidence": {"type": "path"},
     "system": {"type": "str"},
     "environment": {"type": "str"},
@@ -38,22 +40,12 @@ ARGUMENT_SPEC = {
     "plan_digest": {"type": "str"},
     "now": {"type": "str"},
 }
-# Option -> run-wide variable it defaults from.
-DEFAULT_VARS = {
-    "policy": "prodgate_policy", "evidence": "prodgate_evidence", "system": "prodgate_system",
-    "environment": "prodgate_environment", "change_type": "prodgate_change_type", "change_id": "prodgate_change_id",
-    "version": "prodgate_version", "artifacts": "prodgate_artifacts",
-}
+REFUSED_OPTIONS = ("policy",)
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
     _requires_connection = False
-
-    def _var(self, task_vars, name):
-        value = task_vars.get(name)
-        return self._templar.template(value) if value is not None else None
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -63,18 +55,17 @@ class ActionModule(ActionBase):
         if IMPORT_ERROR is not None:
             raise AnsibleActionFail(f"change_window cannot verify the signed policy: {IMPORT_ERROR}; "
                                     "install the Python package cryptography on the controller")
+        refused = [o for o in REFUSED_OPTIONS if o in self._task.args]
+        for option in refused:
+            self._task.args.pop(option)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        for option, var in DEFAULT_VARS.items():
-            if args.get(option) in (None, []):
-                args[option] = self._var(task_vars, var)
-        if not args["targets"]:
-            args["targets"] = self._var(task_vars, "ansible_play_batch") or [task_vars.get("inventory_hostname")]
-        missing = [o for o in ("policy", "system", "environment", "change_type") if not args.get(o)]
-        if missing:
-            raise AnsibleActionFail("change_window needs " + ", ".join(missing) + ": set the option(s) or "
-                                    + ", ".join(DEFAULT_VARS[o] for o in missing))
         try:
-            result.update(self._decide(args))
+            run_vars = collect_run_vars(task_vars, self._templar.template)
+            refuse_run_overrides(run_vars, refused)
+            rehearsal(self._task.check_mode, context.CLIARGS.get("check", False))
+            change = build_change(args, run_vars)
+            require(change, "change_window", ("system", "environment", "change_type"))
+            result.update(self._decide(change, args.get("now")))
         except ProdgateError as exc:
             raise AnsibleActionFail(f"change_window refused: {exc}") from None
         if not result["allowed"]:
@@ -84,31 +75,36 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _decide(args):
+    def _decide(change, test_now):
         real_now = datetime.datetime.now(datetime.timezone.utc)
-        policy = policy_core.load_policy(args["policy"], now=real_now)
-        settings = freeze_window.settings_from_policy(policy.raw, policy.path)
-        now, clock = real_now, "system"
-        if args.get("now"):
-            # Honoured only when the signed policy allows a test clock, so that no variable or
-            # option can move a production run out of a freeze.
-            if not settings.allow_test_clock:
-                raise AnsibleActionFail("change_window option `now` sets a test clock, which the signed policy does not allow "
-                                        "(calendar.allow_test_clock is false): remove `now` outside tests")
-            now = freeze_window.parse_instant(args["now"], settings.tz, "now").astimezone(datetime.timezone.utc)
-            clock = "test"
-        system = policy.system(args["system"])
-        target = freeze_window.Target(args["system"], system.get("category"), args["environment"], args["change_type"])
-        required = policy.required_stages(args["system"], args["change_type"], args["environment"])
-        approvals, problems = [], []
-        if args.get("evidence"):
-            binding = {k: args.get(k) for k in ("change_id", "system", "environment", "change_type", "version",
-                                                "artifacts", "targets", "plan_digest")}
-            report = approvals_core.verify_evidence(policy, approvals_core.load_evidence(args["evidence"]), binding, now=now)
-            approvals, problems = report.valid, report.envelope_problems
-        decision = freeze_window.evaluate_change(
-            policy.raw, policy.path, target, now, approvals,
-            lead_time_required="plan_submission" in required, emergency=policy.emergency, evidence_problems=problems)
-        decision["clock"] = clock
-        decision["policy_version"] = policy.version
-        return decision
+        with open_trusted(options=(), environment=change.environment, now=real_now) as trusted:
+            policy = trusted.policy
+            settings = freeze_window.settings_from_policy(policy.raw, policy.path)
+            now, clock = real_now, "system"
+            if test_now:
+                # Honoured only in an environment the controller's administrator lists for a test
+                # clock, never in production, so that no variable or option moves a production run
+                # out of a freeze (issue 11, issue 14).
+                if not trusted.settings.test_clock_allowed(change.environment, production=policy.is_production(change.environment)):
+                    raise TrustError(f"option `now` sets a test clock, which environment {change.environment} does not allow: a "
+                                     "test clock is honoured only in the environments listed in test_clock_environments of "
+                                     "the controller trust settings, never in production; remove `now`")
+                now = freeze_window.parse_instant(test_now, settings.tz, "now").astimezone(datetime.timezone.utc)
+                clock = "test"
+            system = policy.system(change.system)
+            target = freeze_window.Target(change.system, system.get("category"), change.environment, change.change_type)
+            required = policy.required_stages(change.system, change.change_type, change.environment)
+            approvals, problems = [], []
+            if change.evidence:
+                binding = change.binding()
+                report = approvals_core.verify_evidence(policy, approvals_core.load_evidence(change.evidence), binding, now=now)
+                approvals, problems = report.valid, report.envelope_problems
+            decision = freeze_window.evaluate_change(
+                policy.raw, policy.path, target, now, approvals,
+                lead_time_required="plan_submission" in required, emergency=policy.emergency, evidence_problems=problems)
+            decision["clock"] = clock
+            decision["policy_version"] = policy.version
+            decision["targets"] = change.targets
+            if trusted.warnings:
+                decision["warnings"] = list(trusted.warnings)
+            return decision

@@ -21,58 +21,17 @@ description:
   - Fails closed. Before the first task it checks that the register is writable and its head intact, and stops the run
     otherwise (exit code 69). If a write fails during the run, the entry goes to a local journal and the run stops before
     the next task starts (exit code 74); C(prodgate register import-journal) appends the journal later.
-  - SQLite is the default store (single controller). Use PostgreSQL for several controllers and for AWX, whose jobs run in
-    throwaway containers; the callback refuses SQLite inside an AWX job unless O(sqlite_persistent) says the path survives.
+  - The register, its signing key, anchor and journal come from the controller's trust settings
+    (C(/etc/prodgate/controller.yml), or the environment an AWX credential injects; see C(docs/approvals.md)), never from the
+    run. Without trust settings the callback stops the run before any task (exit code 69).
+  - SQLite serves a single controller. Use PostgreSQL for several controllers and for AWX, whose jobs run in throwaway
+    containers; inside an AWX job the callback refuses a SQLite register and an anchor or journal not configured.
   - Enable it by FQCN, for example C(ANSIBLE_CALLBACKS_ENABLED=prodgate.deploy.change_register) or
     C(callbacks_enabled = prodgate.deploy.change_register) in C([defaults]) of C(ansible.cfg).
 requirements:
   - Enable it in configuration (C(callbacks_enabled)); keep C(bin_ansible_callbacks = True) so ad-hoc runs are recorded.
   - The Python packages C(cryptography) and, for PostgreSQL, C(psycopg) 3 on the controller.
 options:
-  db:
-    description:
-      - Where the register lives. A file path (or C(sqlite:///path)) selects SQLite; a C(postgresql://) URL or libpq
-        connection string selects PostgreSQL.
-      - Keep a password out of this option; use C(PGPASSWORD) or a C(~/.pgpass) file. Do not use a variable named
-        C(ANSIBLE_*) for secrets, AWX shows those unmasked.
-    type: str
-    default: ~/.prodgate/register/register.db
-    env:
-      - name: PRODGATE_REGISTER_DB
-    ini:
-      - section: callback_change_register
-        key: db
-  signing_key:
-    description:
-      - Ed25519 private key (PEM) that signs checkpoints. Created with mode 0600 on first use of an empty register;
-        afterwards a missing key stops the run.
-    type: path
-    default: ~/.prodgate/register/signing.key
-    env:
-      - name: PRODGATE_REGISTER_SIGNING_KEY
-    ini:
-      - section: callback_change_register
-        key: signing_key
-  anchor:
-    description:
-      - File that keeps a copy of the latest signed checkpoint outside the database, so a truncated tail is detected.
-        C({register_id}) is replaced by the register's id. Ship it to your SIEM or WORM store as well.
-    type: str
-    default: ~/.prodgate/register/anchor-{register_id}.json
-    env:
-      - name: PRODGATE_REGISTER_ANCHOR
-    ini:
-      - section: callback_change_register
-        key: anchor
-  journal_dir:
-    description: Directory of the local journal that keeps entries which could not be written to the register.
-    type: path
-    default: ~/.prodgate/register/journal
-    env:
-      - name: PRODGATE_REGISTER_JOURNAL_DIR
-    ini:
-      - section: callback_change_register
-        key: journal_dir
   record_ok:
     description: Record arguments and diff of unchanged C(ok) results too. When false, only their status is recorded.
     type: bool
@@ -128,7 +87,10 @@ options:
       - section: callback_change_register
         key: busy_timeout
   require_change:
-    description: Stop the run before any task when C(prodgate_change_id) or a valid C(prodgate_change_type) is missing.
+    description:
+      - Stop the run before any task when C(prodgate_change_id) or a valid C(prodgate_change_type) is missing.
+      - A run whose C(prodgate_environment) is a production environment of the signed policy (or is not set) always
+        requires it; this option extends the rule to the other environments. It cannot switch it off.
     type: bool
     default: false
     env:
@@ -136,18 +98,8 @@ options:
     ini:
       - section: callback_change_register
         key: require_change
-  sqlite_persistent:
-    description: Allow SQLite inside an AWX job, declaring that the path is on persistent storage.
-    type: bool
-    default: false
-    env:
-      - name: PRODGATE_REGISTER_SQLITE_PERSISTENT
-    ini:
-      - section: callback_change_register
-        key: sqlite_persistent
 """
 
-import getpass
 import hashlib
 import os
 import socket
@@ -166,11 +118,15 @@ try:
 except ImportError:  # pragma: no cover
     load_extra_vars = None
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import RegisterError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import load_settings, real_user
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError, RegisterError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_chain import utc_now
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_record import (
-    build_intent, build_outcome, in_awx, plain, run_metadata, validate_change)
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_writer import RegisterWriter
+    build_intent, build_outcome, plain, run_metadata, validate_change)
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.policy import load_policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_writer import (
+    DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter)
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_store import DEFAULT_SQLITE_PATH as DEFAULT_DB
 
 EXIT_UNAVAILABLE = 69  # pre-flight failed: nothing ran
 EXIT_IOERR = 74  # a write failed mid-run: the run stopped before the next task
@@ -275,6 +231,17 @@ class CallbackModule(CallbackBase):
             res = result._result
         return host, task, res
 
+    @staticmethod
+    def _policy(settings):
+        """The signed policy for the change types and production environments, or None when it cannot be
+        read (the run then needs a valid change registration, and the gate refuses the change)."""
+        if not settings.policy:
+            return None
+        try:
+            return load_policy(settings.policy, root=settings.policy_root)
+        except ProdgateError:
+            return None
+
     # -- run -------------------------------------------------------------------------------------
     def v2_playbook_on_start(self, playbook):
         args = context.CLIARGS
@@ -302,7 +269,7 @@ class CallbackModule(CallbackBase):
             "playbook_sha256": None if adhoc else _sha256_file(path),
             "adhoc": adhoc,
             "controller": socket.gethostname(),
-            "user": getpass.getuser(),
+            "user": real_user(),
             "pid": os.getpid(),
             "ansible_version": ansible_version,
             "check_mode": self._check,
@@ -314,19 +281,32 @@ class CallbackModule(CallbackBase):
             "awx": meta["awx"],
             "project_revision": meta["project_revision"],
         }
-        problems = validate_change(meta["change"])
-        if problems and self.get_option("require_change"):
-            self._stop(EXIT_UNAVAILABLE, f"the run has no valid change registration: {problems[0]}")
+        try:
+            settings = load_settings()
+        except ProdgateError as exc:
+            self._stop(EXIT_UNAVAILABLE, f"no task was run: {exc}")
+        policy = self._policy(settings)
+        problems = validate_change(meta["change"], policy)
+        required = self.get_option("require_change") or policy is None or \
+            policy.is_production(meta["change"].get("environment"))
+        if problems and required:
+            self._stop(EXIT_UNAVAILABLE, f"the run has no valid change registration (required for production and when the "
+                                         f"policy cannot be read): {problems[0]}")
         run_open["change_problems"] = problems
-        db = self.get_option("db")
-        if in_awx(extra_vars, env) and not str(db).startswith(("postgres", "host=")) and not self.get_option("sqlite_persistent"):
-            self._stop(EXIT_UNAVAILABLE, f"this is an AWX job and the register is the SQLite file {db}, which disappears with "
-                                         "the job's container: set PRODGATE_REGISTER_DB to a postgresql:// register (or "
-                                         "PRODGATE_REGISTER_SQLITE_PERSISTENT=true if the path is persistent)")
+        db = settings.register_db or DEFAULT_DB
+        if settings.awx:
+            kept = {"register.db": str(db).startswith(("postgres", "host=")), "register.anchor": settings.register_anchor,
+                    "register.journal_dir": settings.register_journal_dir}
+            lost = [name for name, ok in kept.items() if not ok]
+            if lost:
+                self._stop(EXIT_UNAVAILABLE, f"this is an AWX job and {', '.join(lost)} would die with the job's container: the "
+                                             "AWX credential 'prodgate controller' must inject PRODGATE_REGISTER_DB (a "
+                                             "postgresql:// register), PRODGATE_REGISTER_ANCHOR and "
+                                             "PRODGATE_REGISTER_JOURNAL_DIR on a persistent volume (docs/awx.md)")
         self._writer = RegisterWriter(
-            url=db, signing_key=self.get_option("signing_key"), anchor=self.get_option("anchor"),
-            journal_dir=self.get_option("journal_dir"), busy_timeout_ms=self.get_option("busy_timeout"),
-            durability=self.get_option("durability"))
+            url=db, signing_key=settings.register_signing_key or DEFAULT_KEY,
+            anchor=settings.register_anchor or DEFAULT_ANCHOR, journal_dir=settings.register_journal_dir or DEFAULT_JOURNAL_DIR,
+            busy_timeout_ms=self.get_option("busy_timeout"), durability=self.get_option("durability"))
         try:
             self._writer.preflight(run_open)
         except RegisterError as exc:

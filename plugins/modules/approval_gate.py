@@ -13,6 +13,11 @@ module: approval_gate
 short_description: Refuse a production change that lacks the signed approvals the policy requires (Art. 12, 16-20, 27)
 version_added: "0.1.0"
 description:
+  - Takes the signed policy, its pinned governance root and the change register from the controller's trust settings
+    (C(/etc/prodgate/controller.yml), or the environment an AWX credential injects), never from the run; run
+    variables such as C(prodgate_policy), C(prodgate_policy_root) or C(prodgate_ledger) are refused, naming where the
+    setting belongs. A production change with a policy not pinned to a governance root is refused. A policy version
+    older than the highest this register accepted under the same root is refused (anti-rollback).
   - Loads the signed policy (governance signatures, threshold and expiry checked) and the evidence bundle
     of the change (one DSSE envelope per approver over an in-toto Statement v1), and decides whether the
     change may proceed.
@@ -25,9 +30,12 @@ description:
   - Enforces the quorum of every role, the stage order (for example trial run before go-live),
     separation of duties (nobody counts for two roles; approvers, implementers and the supervisor are
     distinct people) and that the launching user is one of the implementers. The launching user is
-    C(awx_user_name) when AWX sets it, otherwise the local user running ansible-playbook.
+    C(awx_user_name) when the controller's trust settings say this is an AWX execution environment and AWX's job
+    environment is present, otherwise the real user id of the process (never C(USER) or C(LOGNAME)).
+  - Art. 27 is a floor: a production change needs two distinct implementers and the supervisor, whatever the policy's thresholds.
   - Refuses a change already recorded as completed and any approval whose nonce was already consumed;
-    on success it records the nonces as consumed in the ledger, so every approval is single-use.
+    on success it records the nonces as consumed in the change register, in the same transaction that appends the
+    gate's decision to it, so every approval is single-use across controllers and AWX jobs sharing the register.
   - With O(stage=trial_run) it gates the trial run of the change (Art. 18, 20) instead of the whole change - every
     stage the policy path requires before C(trial_run) must be satisfied, C(trial_run) and the later stages are
     returned as pending, and nothing is consumed, so the formal go-live uses the same approvals. With O(stage=auto)
@@ -41,17 +49,8 @@ description:
 author:
   - prodgate maintainers (@prodgate)
 options:
-  policy:
-    description: Path of the signed policy file. Default from C(prodgate_policy).
-    type: path
-  policy_root:
-    description:
-      - Pinned governance root (YAML with C(threshold) and C(keys)); the policy must be signed by it.
-      - Without it the governance keys listed in the policy itself are used and a warning is returned.
-      - Default from C(prodgate_policy_root).
-    type: path
   evidence:
-    description: Evidence bundle, a folder of C(*.json) envelopes or one JSON file. Default from C(prodgate_evidence).
+    description: Evidence bundle, a folder of C(*.json) envelopes or one JSON file. Default from C(prodgate_evidence). Evidence files are not trusted: each envelope is verified.
     type: path
   change_id:
     description: Change id the approvals must name. Default from C(prodgate_change_id).
@@ -59,7 +58,6 @@ options:
   change_type:
     description: Change type (Art. 25, plus C(initial_go_live) for a first go-live). Default from C(prodgate_change_type).
     type: str
-    choices: [initial_go_live, version_update, routine, non_routine, maintenance, environment]
   system:
     description: System id in the policy's systems catalogue. Default from C(prodgate_system).
     type: str
@@ -95,9 +93,6 @@ options:
         policy allows, is then required and waives the stages the policy lists (never C(go_live) nor the Art. 27 acknowledgements).
     type: bool
     default: false
-  ledger:
-    description: Local nonce and completion ledger (SQLite). Default from C(prodgate_ledger), else C(~/.local/state/prodgate/ledger.sqlite).
-    type: path
   stage:
     description:
       - How far this run goes.
@@ -114,7 +109,9 @@ attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying the ledger.
     support: full
-    details: In check mode the decision is made but the approvals are not consumed.
+    details:
+      - In a rehearsal (the whole run with C(--check)) the decision is made and recorded, but the approvals are not consumed.
+      - C(check_mode) set on the gate task alone (or C(check_mode=false) inside a rehearsal) is refused.
   diff_mode:
     description: Will return details on what has changed when in diff mode.
     support: none
@@ -133,8 +130,6 @@ EXAMPLES = r"""
   hosts: ta_core_production
   gather_facts: false
   vars:
-    prodgate_policy: /etc/prodgate/policy.yml
-    prodgate_policy_root: /etc/prodgate/governance-root.yml
     prodgate_evidence: /srv/changes/CHG-1001/evidence
     prodgate_change_id: CHG-1001
     prodgate_change_type: version_update

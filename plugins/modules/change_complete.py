@@ -13,9 +13,9 @@ module: change_complete
 short_description: Record that an approved change completed, so it can never run again (Art. 27)
 version_added: "0.1.0"
 description:
-  - Marks the change as completed in the local nonce and completion ledger; afterwards
-    M(prodgate.deploy.approval_gate) refuses the change id, whatever evidence is presented.
-  - The change must have passed the approval gate with the same ledger.
+  - Marks the change as completed in the change register (its single-use ledger), which the controller's trust
+    settings name; afterwards M(prodgate.deploy.approval_gate) refuses the change id, whatever evidence is presented.
+  - The change must have passed the approval gate on the same register. In a rehearsal (C(--check)) nothing is recorded.
   - Runs once per play on the controller.
 author:
   - prodgate maintainers (@prodgate)
@@ -23,9 +23,6 @@ options:
   change_id:
     description: The change id. Default from C(prodgate_change_id).
     type: str
-  ledger:
-    description: The ledger file. Default from C(prodgate_ledger), else C(~/.local/state/prodgate/ledger.sqlite).
-    type: path
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying the ledger.

@@ -33,9 +33,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 options:
-  policy:
-    description: Signed policy file. Defaults to the variable C(prodgate_policy).
-    type: path
   evidence:
     description:
       - Evidence bundle (folder of envelopes or one JSON file) holding the C(plan_submission) and any
@@ -71,8 +68,9 @@ options:
   now:
     description:
       - Test clock (ISO 8601; without offset it is read in the policy's time zone).
-      - Refused unless the signed policy sets C(calendar.allow_test_clock=true), so that no option
-        or variable can move a production run out of a freeze. For playbook tests only.
+      - Honoured only in an environment listed in C(test_clock_environments) of the controller's trust settings,
+        never in production; refused elsewhere, so that no option or variable can move a production run out of a
+        freeze. For playbook tests only.
     type: str
 attributes:
   action:
@@ -83,7 +81,9 @@ attributes:
     support: none
   check_mode:
     support: full
-    details: The check changes nothing and runs the same in check mode.
+    details:
+      - The check changes nothing and runs the same in a rehearsal (C(--check)).
+      - C(check_mode) on this task alone is refused (a rehearsal is the whole run with C(--check)).
   diff_mode:
     support: none
   platform:

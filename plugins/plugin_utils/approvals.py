@@ -44,6 +44,7 @@ BINDING_FIELDS = ("change_id", "system", "environment", "change_type", "version"
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 SHA256_RE = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 CLOCK_SKEW = timedelta(minutes=5)
+ART27_MIN_IMPLEMENTERS = 2
 ALL_STAGES = "all"
 TRIAL_RUN = "trial_run"
 AUTO_STAGE = "auto"
@@ -546,6 +547,17 @@ def _check_team(policy, report, approvals, binding):
     report.implementers = implementers
     report.supervisor = supervisors[0] if supervisors else None
     needs_team = "implementer_ack" in report.checked_stages
+    if needs_team and policy.is_production(binding.get("environment")):
+        # Art. 27 is a floor the policy may raise but not lower: two distinct implementers and the
+        # supervisor on site for every production change, whatever thresholds the policy sets.
+        if len(implementers) < ART27_MIN_IMPLEMENTERS:
+            report.problems.append(
+                f"Art. 27: a production change needs {ART27_MIN_IMPLEMENTERS} distinct implementers, it has "
+                f"{len(implementers)} ({', '.join(implementers) or 'none'}); a policy may raise this minimum but not lower "
+                "it; a second implementer signs with `prodgate approve --stage implementer_ack --role it_ops ...`")
+        if not supervisors:
+            report.problems.append("Art. 27: a production change needs the operations supervisor on site: "
+                                   "sign with `prodgate approve --stage supervisor_ack --role ops_supervisor ...`")
     declared = binding.get("implementers") or []
     for person in declared:
         if person not in implementers:
@@ -573,19 +585,20 @@ def _check_team(policy, report, approvals, binding):
 
 # ---- the gate -------------------------------------------------------------------------------
 
-def run_gate(policy, envelopes, binding, ledger, now=None, consume=True, job_id=None, stage=ALL_STAGES):  # pylint: disable=too-many-arguments
+def run_gate(policy, envelopes, binding, ledger, now=None, consume=True, job_id=None, stage=ALL_STAGES, record=None):  # pylint: disable=too-many-arguments
     """The gate's decision: a result dict when the run may proceed, else GateRefused listing every
     problem. ``stage`` as in :func:`verify_evidence`. With ``consume`` the approvals' nonces are
     recorded as used (single-use), only when the run performs the whole change: a trial run
-    leaves them for the formal go-live."""
+    leaves them for the formal go-live. ``ledger`` is the change register's single-use ledger: the
+    nonces are consumed in the same transaction that appends the decision to the register; a
+    decision that consumes nothing (trial run, rehearsal) is appended too. ``record`` adds fields
+    to the register entry (rehearsal, launcher source)."""
     report = verify_evidence(policy, envelopes, binding, now=now, ledger=ledger, stage=stage)
     if not report.ok:
         problems = report.problems or ["no stage is required: check the policy's change types"]
         raise GateRefused(problems, report)
     consume = bool(consume) and not report.pending_stages
-    if consume:
-        ledger.consume([a.nonce for a in report.counted], binding["change_id"], job_id=job_id)
-    return {
+    decision = {
         "change_id": binding["change_id"],
         "required_stages": report.required_stages,
         "performed_stage": report.performed_stage,
@@ -599,6 +612,15 @@ def run_gate(policy, envelopes, binding, ledger, now=None, consume=True, job_id=
         "policy_version": policy.version,
         "consumed": consume,
     }
+    if ledger is not None:
+        entry = dict(decision, system=binding.get("system"), environment=binding.get("environment"),
+                     change_type=binding.get("change_type"), version=binding.get("version"),
+                     targets=list(binding.get("targets") or []), emergency=bool(binding.get("emergency")), **(record or {}))
+        if consume:
+            ledger.consume([a.nonce for a in report.counted], binding["change_id"], job_id=job_id, decision=entry)
+        else:
+            ledger.record_decision(entry, job_id=job_id)
+    return decision
 
 
 class GateRefused(ApprovalError):

@@ -1,55 +1,54 @@
-"""The nonce / completion ledger: approvals are single-use and a completed change cannot re-run.
+"""The single-use ledger, kept in the change register (issue 11: one shared state store).
 
-A local SQLite file until the change register (issue 5) holds the same small interface:
-``is_consumed``, ``consumed``, ``consume``, ``is_completed``, ``completion``, ``mark_completed``.
-Consumption is atomic (one IMMEDIATE transaction, nonce as primary key), so two runs racing
-with the same evidence cannot both pass (the GitLab #486878 re-run bypass, Art. 27).
+Approvals are single-use and a completed change cannot run again (Art. 27). The nonces the gate
+consumes, the changes completed and the highest policy version accepted per governance root live in
+the change register's tables, SQLite on one controller or PostgreSQL for several controllers and
+AWX, never in a file the run chooses. ``consume`` checks and records the nonces and appends the
+gate's decision to the register's chain in ONE write transaction under the register's writer lock,
+so two gates racing with the same evidence cannot both pass, and a consumed approval always has
+its decision on record.
 """
-import os
-import sqlite3
 from datetime import datetime, timezone
 
-from .errors import ApprovalError
+from .errors import ApprovalError, PolicyError, RegisterError
+from .register_record import canonical_json, plain
+from .register_store import open_store, redact_url, wrap_db_errors
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS consumed_nonce (
-    nonce TEXT PRIMARY KEY,
-    change_id TEXT NOT NULL,
-    consumed_at TEXT NOT NULL,
-    job_id TEXT
-);
-CREATE TABLE IF NOT EXISTS completed_change (
-    change_id TEXT PRIMARY KEY,
-    completed_at TEXT NOT NULL,
-    job_id TEXT
-);
-"""
+NONCE = "nonce"
+COMPLETED = "completed"
 
 
-def default_ledger_path():
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "prodgate", "ledger.sqlite")
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class Ledger:
-    """Local ledger of consumed approval nonces and completed changes."""
+    """Consumed nonces, completed changes and accepted policy versions in a change register."""
 
-    def __init__(self, path=None):
-        self.path = os.fspath(path or default_ledger_path())
-        parent = os.path.dirname(os.path.abspath(self.path))
+    def __init__(self, store):
+        self.store = store
+        self.path = redact_url(store.url)
+
+    @classmethod
+    def open(cls, url, awx=False):
+        """Open (and migrate) the register at ``url``. Under AWX a SQLite register dies with the job
+        container, and the approvals it consumed with it: refused."""
+        if not url:
+            raise ApprovalError("the controller has no change register (register.db in the controller trust settings): "
+                                "the gate records consumed approvals there; see docs/approvals.md#controller-trust-settings")
+        if awx and not str(url).startswith(("postgresql://", "postgres://", "host=")):
+            raise ApprovalError(f"this is an AWX job and the change register {url} is a local SQLite file, which dies with "
+                                "the job's container together with the approvals it consumed: set the AWX credential's "
+                                "PRODGATE_REGISTER_DB to the shared postgresql:// register")
         try:
-            os.makedirs(parent, mode=0o700, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            if not self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'completed_change'").fetchone():
-                # WAL: one fsync per consumption instead of several (the gate's decision time, bench/gate_bench.py)
-                self._db.execute("PRAGMA journal_mode = WAL")
-                self._db.executescript(_SCHEMA)
-            self._db.execute("PRAGMA synchronous = FULL")
-        except (OSError, sqlite3.Error) as exc:
-            raise ApprovalError(f"ledger {self.path} cannot be opened: {exc}; set prodgate_ledger to a writable file") from None
+            store = open_store(url)
+            wrap_db_errors(store.migrate)()
+        except RegisterError as exc:
+            raise ApprovalError(f"the change register (the single-use ledger) cannot be used: {exc}") from None
+        return cls(store)
 
     def close(self):
-        self._db.close()
+        self.store.close()
 
     def __enter__(self):
         return self
@@ -57,58 +56,118 @@ class Ledger:
     def __exit__(self, *exc):
         self.close()
 
-    @staticmethod
-    def _now():
-        return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    # -- reads --------------------------------------------------------------------------------------
+    def _rows(self, kind, values):
+        values = list(values)
+        out = {}
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.store._read(self.store._sql(  # pylint: disable=protected-access
+                f"SELECT value, change_id, recorded_at FROM register_ledger WHERE kind = ? AND value IN ({marks})"),  # nosec B608
+                [kind] + chunk)
+            out.update({row[0]: (row[1], row[2]) for row in rows})
+        return out
+
+    def consumed(self, nonces):
+        """{nonce: (change_id, consumed_at)} for those of ``nonces`` already used."""
+        return wrap_db_errors(self._rows)(NONCE, nonces)
 
     def is_consumed(self, nonce):
         return self.consumed([nonce]) != {}
 
-    def consumed(self, nonces):
-        """{nonce: (change_id, consumed_at)} for those of ``nonces`` already used."""
-        nonces = list(nonces)
-        out = {}
-        for i in range(0, len(nonces), 500):
-            chunk = nonces[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT nonce, change_id, consumed_at FROM consumed_nonce WHERE nonce IN ({marks})", chunk)  # nosec B608
-            out.update({row[0]: (row[1], row[2]) for row in rows})
-        return out
-
-    def consume(self, nonces, change_id, job_id=None):
-        """Record ``nonces`` as used by ``change_id``, all or none; ApprovalError if any was used."""
-        nonces = list(nonces)
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            used = self.consumed(nonces)
-            if used:
-                self._db.execute("ROLLBACK")
-                detail = ", ".join(f"{n} (used by {c} at {t})" for n, (c, t) in sorted(used.items()))
-                raise ApprovalError(f"replay refused: approval nonce(s) already consumed: {detail}; every approval is single-use, "
-                                    "sign new approvals with `prodgate approve`")
-            now = self._now()
-            self._db.executemany("INSERT INTO consumed_nonce VALUES (?, ?, ?, ?)", [(n, change_id, now, job_id) for n in nonces])
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise ApprovalError(f"ledger {self.path} could not record the approvals: {exc}") from None
-
     def nonces_of(self, change_id):
-        return [row[0] for row in self._db.execute("SELECT nonce FROM consumed_nonce WHERE change_id = ?", (change_id,))]
+        rows = self.store._read(self.store._sql(  # pylint: disable=protected-access
+            "SELECT value FROM register_ledger WHERE kind = ? AND change_id = ?"), (NONCE, change_id))
+        return [row[0] for row in rows]
 
     def completion(self, change_id):
-        """(completed_at, job_id) or None."""
-        row = self._db.execute("SELECT completed_at, job_id FROM completed_change WHERE change_id = ?", (change_id,)).fetchone()
-        return tuple(row) if row else None
+        """(completed_at, None) or None."""
+        row = self._rows(COMPLETED, [change_id]).get(change_id)
+        return (row[1], None) if row else None
 
     def is_completed(self, change_id):
         return self.completion(change_id) is not None
 
+    # -- writes -------------------------------------------------------------------------------------
+    def consume(self, nonces, change_id, job_id=None, decision=None):
+        """Record ``nonces`` as used by ``change_id`` and append ``decision`` (the gate's decision
+        entry) to the register, all or none; ApprovalError if any nonce was already used."""
+        nonces = list(nonces)
+        store = self.store
+        try:
+            with store.write_txn():
+                used = self._rows(NONCE, nonces)
+                if used:
+                    raise _Replay(used)
+                now = _now()
+                for nonce in nonces:
+                    store._execute(  # pylint: disable=protected-access
+                        "INSERT INTO register_ledger (kind, value, change_id, recorded_at) VALUES (?, ?, ?, ?)",
+                        (NONCE, nonce, change_id, now))
+                if decision is not None:
+                    body = dict(decision, kind="gate_decision", ts=now, job_id=job_id)
+                    store.append_in_txn([canonical_json(plain(body))])
+        except _Replay as exc:
+            detail = ", ".join(f"{n} (used by {c} at {t})" for n, (c, t) in sorted(exc.used.items()))
+            raise ApprovalError(f"replay refused: approval nonce(s) already consumed: {detail}; every approval is "
+                                "single-use, sign new approvals with `prodgate approve`") from None
+        except ApprovalError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except  # backend errors: fail closed with the reason
+            raise ApprovalError(f"the change register {self.path} could not record the approvals: "
+                                f"{type(exc).__name__}: {str(exc).strip()}") from None
+
+    def record_decision(self, decision, job_id=None):
+        """Append a gate decision that consumed nothing (a trial run, a rehearsal)."""
+        body = dict(decision, kind="gate_decision", ts=_now(), job_id=job_id)
+        wrap_db_errors(self.store.append)([canonical_json(plain(body))])
+
     def mark_completed(self, change_id, job_id=None):
         """Record the change as completed; returns False when it already was."""
-        try:
-            self._db.execute("INSERT INTO completed_change VALUES (?, ?, ?)", (change_id, self._now(), job_id))
-            return True
-        except sqlite3.IntegrityError:
-            return False
+        store = self.store
+        with store.write_txn():
+            if self._rows(COMPLETED, [change_id]):
+                return False
+            now = _now()
+            store._execute(  # pylint: disable=protected-access
+                "INSERT INTO register_ledger (kind, value, change_id, recorded_at) VALUES (?, ?, ?, ?)",
+                (COMPLETED, change_id, change_id, now))
+            store.append_in_txn([canonical_json(plain({"kind": "change_completed", "change_id": change_id,
+                                                       "ts": now, "job_id": job_id}))])
+        return True
+
+    # -- policy anti-rollback (TUF-style) -----------------------------------------------------------
+    def highest_policy_version(self, root_id):
+        rows = self.store._read(self.store._sql(  # pylint: disable=protected-access
+            "SELECT version FROM register_policy_versions WHERE root_id = ?"), (root_id,))
+        return rows[0][0] if rows else None
+
+    def accept_policy_version(self, root_id, version, where):
+        """Refuse a policy older than the highest version accepted under this governance root; record
+        a newer one. Returns the previous highest version (or None)."""
+        store = self.store
+        with store.write_txn():
+            rows = store._execute(  # pylint: disable=protected-access
+                "SELECT version FROM register_policy_versions WHERE root_id = ?", (root_id,))
+            highest = rows[0][0] if rows else None
+            if highest is not None and version < highest:
+                raise PolicyError(f"policy {where} is version {version}, older than version {highest} already accepted "
+                                  "under this governance root (rollback refused: a superseded policy can bring back "
+                                  f"revoked keys); use the current policy, version {highest} or later")
+            if highest is None:
+                store._execute(  # pylint: disable=protected-access
+                    "INSERT INTO register_policy_versions (root_id, version, accepted_at) VALUES (?, ?, ?)",
+                    (root_id, version, _now()))
+            elif version > highest:
+                store._execute(  # pylint: disable=protected-access
+                    "UPDATE register_policy_versions SET version = ?, accepted_at = ? WHERE root_id = ?",
+                    (version, _now(), root_id))
+        return highest
+
+
+class _Replay(Exception):
+    def __init__(self, used):
+        super().__init__("replay")
+        self.used = used
+

@@ -13,6 +13,7 @@ encoding under payload type ``application/vnd.prodgate.policy+json``. YAML times
 kept as strings so that the signed bytes do not depend on the YAML library.
 """
 import copy
+import hashlib
 import json
 import os
 import re
@@ -195,6 +196,19 @@ class _Checker:
         return out
 
 
+GOVERNANCE_KEY_FIELDS = ("holder", "public_key", "keyid", "revoked", "comment")
+PERSON_KEY_FIELDS = ("public_key", "keyid", "revoked", "comment")
+
+
+def _check_key_fields(chk, key, kpath, allowed):
+    unknown = sorted(str(k) for k in key if k not in allowed)
+    if unknown:
+        chk.add(kpath, f"unknown field(s) {unknown} in a key entry; allowed are {', '.join(allowed)}",
+                "remove them or correct their spelling (a misspelt `revoked` would leave a key valid)")
+    if "revoked" in key:
+        chk.typed(key["revoked"], bool, f"{kpath}.revoked", "true or false")
+
+
 def _check_governance(chk, gov, path="governance"):
     if not chk.typed(gov, dict, path, "a mapping with threshold and keys"):
         return
@@ -204,14 +218,25 @@ def _check_governance(chk, gov, path="governance"):
     keys = gov.get("keys")
     if not chk.typed(keys, list, f"{path}.keys", "a list of governance keys"):
         return
+    seen = {}
+    active = 0
     for i, key in enumerate(keys):
         kpath = f"{path}.keys[{i}]"
         if not chk.typed(key, dict, kpath, "a mapping with holder and public_key"):
             continue
         chk.typed(key.get("holder"), str, f"{kpath}.holder", "the name of the key holder")
+        _check_key_fields(chk, key, kpath, GOVERNANCE_KEY_FIELDS)
         _check_public_key(chk, key, kpath)
-    if isinstance(threshold, int) and not isinstance(threshold, bool) and threshold > len(keys):
-        chk.add(f"{path}.threshold", f"{threshold} is more than the {len(keys)} governance keys listed")
+        pub = key.get("public_key")
+        if isinstance(pub, str):
+            if pub in seen:
+                chk.add(kpath, f"the same governance key is listed twice (also {seen[pub]})",
+                        "list each key once; revoke it with `revoked: true` on its one entry")
+            seen[pub] = kpath
+        if key.get("revoked") is not True:
+            active += 1
+    if isinstance(threshold, int) and not isinstance(threshold, bool) and threshold > active:
+        chk.add(f"{path}.threshold", f"{threshold} is more than the {active} governance keys listed and not revoked")
 
 
 def _check_public_key(chk, key, kpath):
@@ -429,14 +454,16 @@ def _check_people(chk, people, roles):
             kpath = f"{path}.keys[{j}]"
             if not chk.typed(key, dict, kpath, "a mapping with public_key"):
                 continue
+            _check_key_fields(chk, key, kpath, PERSON_KEY_FIELDS)
             _check_public_key(chk, key, kpath)
-            if "revoked" in key:
-                chk.typed(key["revoked"], bool, f"{kpath}.revoked", "true or false")
             pub = key.get("public_key")
             if isinstance(pub, str) and HEX64_RE.match(pub):
                 kid = dsse.keyid_of(pub)
                 if kid in keyids and keyids[kid] != pid:
                     chk.add(kpath, f"the same key is also listed for {keyids[kid]}", "each key belongs to exactly one person")
+                elif kid in keyids:
+                    chk.add(kpath, f"the same key is listed twice for {pid}",
+                            "list each key once; revoke it with `revoked: true` on its one entry")
                 keyids[kid] = pid
 
 
@@ -463,6 +490,7 @@ class Policy:  # pylint: disable=too-many-instance-attributes
     rules: dict
     signed_by: list = field(default_factory=list)
     pinned: bool = False
+    root_id: str = None
 
     @property
     def freeze_windows(self):
@@ -579,7 +607,8 @@ def load_root(path):
 
 def verify_signatures(doc, governance, where):
     """Key ids of the governance keys whose signature verifies; PolicyError if below threshold."""
-    keys = {dsse.keyid_of(k["public_key"]): dsse.parse_public_key(k["public_key"], where) for k in governance["keys"]}
+    keys = {dsse.keyid_of(k["public_key"]): dsse.parse_public_key(k["public_key"], where)
+            for k in governance["keys"] if k.get("revoked") is not True}  # a revoked governance key never counts
     sigs = doc.get("signatures") or []
     if not sigs:
         raise PolicyError(f"policy {where} is not signed: it needs {governance['threshold']} governance signature(s); "
@@ -606,16 +635,23 @@ def verify_signatures(doc, governance, where):
     return good
 
 
+def governance_root_id(governance):
+    """A stable id of a governance root (its sorted key ids and threshold): the anti-rollback scope."""
+    kids = sorted(dsse.keyid_of(k["public_key"]) for k in governance["keys"])
+    return hashlib.sha256(canonical_json({"threshold": governance["threshold"], "keys": kids})).hexdigest()[:32]
+
+
 def load_policy(path, now=None, root=None):
     """Load, verify (signatures, expiry, schema) and return a :class:`Policy`.
 
-    ``root`` (or the environment variable PRODGATE_POLICY_ROOT) names a pinned governance root;
-    without one, the governance keys listed in the policy itself are used.
+    ``root`` names a pinned governance root file; without one, the governance keys listed in the
+    policy itself are used (``pinned`` is then false, which production refuses:
+    :func:`prodgate.trust.load_trusted_policy`). The controller trust settings, never the run or
+    the environment, choose the root.
     """
     now = now or utcnow()
     path = os.fspath(path)
     doc = read_policy_document(path)
-    root = root or os.environ.get("PRODGATE_POLICY_ROOT")
     if root:
         governance = load_root(root)
     else:
@@ -632,7 +668,9 @@ def load_policy(path, now=None, root=None):
     if now >= expires:
         raise PolicyError(f"policy {path} expired at {doc['expires']} (version {doc['version']}); "
                           "the governance key holders must issue a new version with a later `expires` and sign it")
-    return build_policy(doc, path, signed_by, pinned=bool(root))
+    policy = build_policy(doc, path, signed_by, pinned=bool(root))
+    policy.root_id = governance_root_id(governance)
+    return policy
 
 
 def build_policy(doc, path, signed_by=(), pinned=False):
@@ -642,7 +680,9 @@ def build_policy(doc, path, signed_by=(), pinned=False):
         people[person["id"]] = person
         for key in person["keys"]:
             kid = dsse.keyid_of(key["public_key"])
-            keys[kid] = PersonKey(kid, person["id"], dsse.parse_public_key(key["public_key"]), bool(key.get("revoked", False)))
+            # A key listed twice is a schema error; should one slip through, revoked anywhere means revoked.
+            revoked = key.get("revoked") is not False and bool(key.get("revoked")) or (kid in keys and keys[kid].revoked)
+            keys[kid] = PersonKey(kid, person["id"], dsse.parse_public_key(key["public_key"]), revoked)
     return Policy(path=path, raw=doc, version=doc["version"], expires=parse_time(doc["expires"], "expires"),
                   systems={s["id"]: s for s in doc["systems"]}, people=people, keys=keys,
                   rules=effective_rules(doc), signed_by=list(signed_by), pinned=pinned)

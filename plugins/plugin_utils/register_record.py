@@ -9,8 +9,7 @@ import math
 import json
 import re
 
-# Art. 25 change types.
-CHANGE_TYPES = ("version_update", "routine", "non_routine", "maintenance", "environment")
+from .change import Change, build_change, problems as change_problems
 
 MASK = "********"
 # Ansible's own marker for a module parameter declared no_log.
@@ -282,19 +281,7 @@ def run_metadata(extra_vars, env):
     the job environment; prodgate's own ``prodgate_*`` extra vars carry the change (Art. 25, 27).
     """
     ev = plain(extra_vars or {})
-    implementers = ev.get("prodgate_implementers")
-    if isinstance(implementers, str):
-        implementers = [p.strip() for p in implementers.split(",") if p.strip()]
-    change = {
-        "id": ev.get("prodgate_change_id"),
-        "type": ev.get("prodgate_change_type"),
-        "system": ev.get("prodgate_system"),
-        "environment": ev.get("prodgate_environment"),
-        "version": ev.get("prodgate_version"),
-        "implementers": implementers or [],
-        "supervisor": ev.get("prodgate_supervisor"),
-        "rollback_of": ev.get("prodgate_rollback_of"),
-    }
+    change = build_change(run_vars=ev).register_fields()
     awx = {
         "job_id": _first(ev, "awx_job_id", "tower_job_id") or env.get("JOB_ID"),
         "job_template": _first(ev, "awx_job_template_name", "tower_job_template_name"),
@@ -311,20 +298,7 @@ def run_metadata(extra_vars, env):
     return {"change": redact(change), "awx": awx or None, "project_revision": revision}
 
 
-def in_awx(extra_vars, env):
-    ev = extra_vars or {}
-    return bool(env.get("JOB_ID") and (env.get("AWX_HOST") or env.get("AWX_ISOLATED_DATA_DIR"))) or \
-        any(k in ev for k in ("awx_job_id", "tower_job_id"))
-
-
-def validate_change(change):
-    """Problems with the run's change fields (reported, and refused when require_change is on)."""
-    problems = []
-    if not change.get("id"):
-        problems.append("prodgate_change_id is not set: pass -e prodgate_change_id=CHG-...")
-    ctype = change.get("type")
-    if ctype and ctype not in CHANGE_TYPES:
-        problems.append(f"prodgate_change_type {ctype!r} is not one of {', '.join(CHANGE_TYPES)} (Art. 25)")
-    elif not ctype:
-        problems.append(f"prodgate_change_type is not set: one of {', '.join(CHANGE_TYPES)} (Art. 25)")
-    return problems
+def validate_change(change, policy=None):
+    """Problems with the run's change fields (reported, and refused when the change is required).
+    ``change`` is the register's form of the change (:meth:`prodgate.change.Change.register_fields`)."""
+    return change_problems(Change(change_id=change.get("id"), change_type=change.get("type")), policy)

@@ -20,7 +20,8 @@ durable:
 
 Tables: ``register_migrations`` (version, description, applied_at), ``register_meta``
 (register id), ``register_entries`` (seq, prev_hash, hash, body), ``register_ledger``
-(a small consumed-nonce / completed-change table offered to the approval ledger).
+(consumed approval nonces and completed changes: the single-use ledger, :mod:`.ledger`),
+``register_policy_versions`` (the highest policy version accepted per governance root).
 """
 import os
 import re
@@ -64,6 +65,13 @@ MIGRATIONS = [
     ], [
         "CREATE TABLE register_ledger (kind TEXT NOT NULL, value TEXT NOT NULL, change_id TEXT, "
         "recorded_at TEXT NOT NULL, PRIMARY KEY (kind, value))",
+    ]),
+    (4, "highest policy version accepted per governance root (anti-rollback)", [
+        "CREATE TABLE register_policy_versions (root_id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+        "accepted_at TEXT NOT NULL)",
+    ], [
+        "CREATE TABLE register_policy_versions (root_id TEXT PRIMARY KEY, version BIGINT NOT NULL, "
+        "accepted_at TEXT NOT NULL)",
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -157,14 +165,22 @@ class RegisterStore:
         if not bodies:
             return []
         with self._write_txn():
-            rows = self._execute("SELECT seq, hash FROM register_entries ORDER BY seq DESC LIMIT 1")
-            seq, prev = (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
-            out = []
-            for prev_hash, h, body in chain(prev, bodies):
-                seq += 1
-                out.append((seq, prev_hash, h, body))
-            self._insert_many(out)
+            return self.append_in_txn(bodies)
+
+    def append_in_txn(self, bodies):
+        """Chain onto the head inside the caller's write transaction (which holds the writer lock)."""
+        rows = self._execute("SELECT seq, hash FROM register_entries ORDER BY seq DESC LIMIT 1")
+        seq, prev = (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+        out = []
+        for prev_hash, h, body in chain(prev, bodies):
+            seq += 1
+            out.append((seq, prev_hash, h, body))
+        self._insert_many(out)
         return out
+
+    def write_txn(self):
+        """One write transaction holding the register's writer lock (for the single-use ledger)."""
+        return self._write_txn()
 
     def _insert_many(self, rows):
         for row in rows:
@@ -211,17 +227,6 @@ class RegisterStore:
         if like:
             return self._read("SELECT seq, body FROM register_entries WHERE body LIKE ? ORDER BY seq", (like,))
         return self._read("SELECT seq, body FROM register_entries ORDER BY seq")
-
-    # ledger offered to the approval ledger (issue 3) ---------------------------------------------
-    def ledger_record(self, kind, value, change_id=None):
-        """Record ``value`` once (e.g. a consumed nonce). Returns False if it was already there."""
-        with self._write_txn():
-            rows = self._execute("SELECT 1 FROM register_ledger WHERE kind = ? AND value = ?", (kind, value))
-            if rows:
-                return False
-            self._execute("INSERT INTO register_ledger (kind, value, change_id, recorded_at) VALUES (?, ?, ?, ?)",
-                          (kind, value, change_id, utc_now()))
-        return True
 
     def __enter__(self):
         return self

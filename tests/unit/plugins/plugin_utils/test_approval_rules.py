@@ -249,7 +249,7 @@ def test_emergency_override_window_is_bounded(world):
 
 def test_gate_consumes_nonces_once(world, tmp_path):
     envs = world.evidence()
-    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+    with Ledger.open(str(tmp_path / "ledger.sqlite")) as ledger:
         result = run_gate(world.policy(), envs, world.binding(), ledger)
         assert result["change_id"] == "CHG-1001" and len(result["approvals"]) == 13
         assert set(result["approvals"][0]) >= {"stage", "role", "person", "issued_at", "key_id"}
@@ -260,20 +260,20 @@ def test_gate_consumes_nonces_once(world, tmp_path):
 
 def test_check_mode_does_not_consume(world, tmp_path):
     envs = world.evidence()
-    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+    with Ledger.open(str(tmp_path / "ledger.sqlite")) as ledger:
         assert run_gate(world.policy(), envs, world.binding(), ledger, consume=False)["consumed"] is False
         assert run_gate(world.policy(), envs, world.binding(), ledger)["consumed"] is True
 
 
 def test_completed_change_is_refused(world, tmp_path):
-    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+    with Ledger.open(str(tmp_path / "ledger.sqlite")) as ledger:
         ledger.mark_completed("CHG-1001")
         report = check(world, world.evidence(), ledger=ledger)
         assert "change CHG-1001 already completed at" in problems_of(report)
 
 
 def test_ledger_consume_is_all_or_nothing(tmp_path):
-    with Ledger(tmp_path / "l.sqlite") as ledger:
+    with Ledger.open(str(tmp_path / "l.sqlite")) as ledger:
         ledger.consume(["a" * 16], "C1")
         with pytest.raises(ApprovalError, match="already consumed"):
             ledger.consume(["b" * 16, "a" * 16], "C2")

@@ -197,7 +197,7 @@ def test_trial_run_does_not_consume_and_the_formal_go_live_does(world, tmp_path)
     binding = go_live(world)
     early = world.evidence(binding=binding, without=LATER)
     later = [e for e in world.evidence(binding=binding) if stage_of(e) in LATER]
-    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+    with Ledger.open(str(tmp_path / "ledger.sqlite")) as ledger:
         for dummy in range(2):
             result = run_gate(world.policy(), early, binding, ledger, stage="auto")
             assert result["performed_stage"] == "trial_run" and result["consumed"] is False
@@ -214,7 +214,7 @@ def test_trial_run_does_not_consume_and_the_formal_go_live_does(world, tmp_path)
 def test_trial_run_refusal_names_the_stage(world, tmp_path):
     binding = go_live(world)
     envs = world.evidence(binding=binding, without=LATER + ("coo_approval",))
-    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+    with Ledger.open(str(tmp_path / "ledger.sqlite")) as ledger:
         with pytest.raises(GateRefused) as err:
             run_gate(world.policy(), envs, binding, ledger, stage="auto")
     assert str(err.value).startswith("approval gate refused the change at stage trial_run (stages before it) (1 problem(s))")
@@ -223,7 +223,7 @@ def test_trial_run_refusal_names_the_stage(world, tmp_path):
 
 def test_trial_run_of_a_completed_change_is_refused(world, tmp_path):
     binding = go_live(world)
-    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+    with Ledger.open(str(tmp_path / "ledger.sqlite")) as ledger:
         ledger.mark_completed("CHG-1001")
         report = check(world, world.evidence(binding=binding, without=LATER), "trial_run", ledger=ledger)
     assert "change CHG-1001 already completed at" in problems_of(report)

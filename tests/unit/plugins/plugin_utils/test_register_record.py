@@ -3,7 +3,7 @@ import json
 
 from hypothesis import given, settings, strategies as st
 
-from prodgate.register_record import (MASK, build_intent, build_outcome, canonical_json, in_awx, normalise_diff, plain,
+from prodgate.register_record import (MASK, build_intent, build_outcome, canonical_json, normalise_diff, plain,
                                       redact, redact_text, run_metadata, validate_change)
 
 TASK = {"name": "Deploy", "uuid": "u-1", "module": "ansible.builtin.copy", "role": "web", "check_mode": False, "no_log": False}
@@ -96,11 +96,13 @@ def test_run_metadata_from_awx_tower_and_environment():
     assert meta["project_revision"] == "abc" and meta["change"]["implementers"] == ["a", "b"]
     assert run_metadata({}, {"JOB_ID": "9"})["awx"] == {"job_id": "9"}
     assert run_metadata({}, {})["awx"] is None
-    assert in_awx({"awx_job_id": 1}, {}) and in_awx({}, {"JOB_ID": "1", "AWX_HOST": "x"}) and not in_awx({}, {"JOB_ID": "1"})
 
 
 def test_change_type_must_be_one_of_article_25():
     assert validate_change({"id": "C", "type": "routine"}) == []
+    # Reproduction (issue 11, one change model): the register's list lacked initial_go_live, so every
+    # go-live was recorded with a false change problem.
+    assert validate_change({"id": "C", "type": "initial_go_live"}) == []
     assert "Art. 25" in validate_change({"id": "C", "type": "yolo"})[0]
     assert "prodgate_change_id" in validate_change({"type": "routine"})[0]
 
