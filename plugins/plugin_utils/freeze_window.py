@@ -30,6 +30,7 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_SESSIONS = ("09:15-11:30", "13:00-15:00")
 DEFAULT_YEAR_END = {"start": "last_trading_day 15:00", "end": "first_trading_day 09:15"}
 DEFAULT_LEAD_TIME = 3
+DEFAULT_DATA_WARNING_DAYS = 60
 CHANGE_TYPES = ("initial_go_live", "version_update", "routine", "non_routine", "maintenance", "environment")
 CALENDAR_PREDICATES = ("trading_session", "non_working_day", "year_end_close")
 SELECTOR_KEYS = ("systems", "categories", "environments", "change_types")
@@ -42,12 +43,23 @@ _LOOKAHEAD_DAYS = 400
 
 
 # --- small parsers ---------------------------------------------------------------------------
+# Names the tz database ships that are not places: ``localtime`` is whatever the controller's
+# zone is, ``Factory`` is "-00", ``posixrules`` is a template; ``posix/`` and ``right/`` are copies
+# of the database (``right/`` counts leap seconds, which Python's clock does not).
+_NOT_PLACES = ("localtime", "factory", "posixrules")
+_NOT_PLACE_PREFIXES = ("posix/", "right/")
+
+
 def parse_timezone(name, where):
     """ZoneInfo for ``name``; an unknown zone is an error, never a silent UTC (Argo CD's pitfall)."""
     if not isinstance(name, str) or not name.strip():
         raise PolicyError(f"{where}: time zone must be an IANA name such as Asia/Shanghai")
+    clean = name.strip()
+    if clean.lower() in _NOT_PLACES or clean.lower().startswith(_NOT_PLACE_PREFIXES):
+        raise PolicyError(f"{where}: {name!r} is not a place's time zone (it would mean the controller's zone, UTC or a "
+                          "leap-second clock): use an IANA name such as Asia/Shanghai")
     try:
-        return ZoneInfo(name.strip())
+        return ZoneInfo(clean)
     except (ZoneInfoNotFoundError, ValueError):
         raise PolicyError(f"{where}: unknown time zone {name!r}: use an IANA name such as Asia/Shanghai") from None
 
@@ -225,7 +237,7 @@ class Selector:
 # --- settings (the policy's `calendar` section) --------------------------------------------------
 class CalendarSettings:
     def __init__(self, timezone=DEFAULT_TIMEZONE, sessions=None, exchange=DEFAULT_EXCHANGE, year_end=None,
-                 lead_time=DEFAULT_LEAD_TIME, allow_test_clock=False):
+                 lead_time=DEFAULT_LEAD_TIME, allow_test_clock=False, data_warning_days=DEFAULT_DATA_WARNING_DAYS):
         self.timezone_name = timezone
         self.tz = ZoneInfo(timezone)
         self.sessions = sessions or parse_sessions(list(DEFAULT_SESSIONS), "calendar.trading_sessions")
@@ -233,6 +245,7 @@ class CalendarSettings:
         self.year_end = year_end or _parse_year_end(DEFAULT_YEAR_END, "calendar.year_end_close")
         self.lead_time = lead_time
         self.allow_test_clock = allow_test_clock
+        self.data_warning_days = data_warning_days
 
 
 def parse_calendar_settings(raw, source, lead_time=None):
@@ -241,9 +254,15 @@ def parse_calendar_settings(raw, source, lead_time=None):
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: must be a mapping (timezone, trading_sessions, exchange, year_end_close)")
-    unknown = set(raw) - {"timezone", "trading_sessions", "exchange", "year_end_close", "allow_test_clock"}
+    allowed = ("timezone", "trading_sessions", "exchange", "year_end_close", "allow_test_clock", "packs", "data_warning_days")
+    unknown = set(raw) - set(allowed)
     if unknown:
-        raise PolicyError(f"{where}: unknown key(s) {sorted(unknown)}: allowed are timezone, trading_sessions, exchange, year_end_close, allow_test_clock")
+        raise PolicyError(f"{where}: unknown key(s) {sorted(unknown)}: allowed are {', '.join(allowed)}")
+    from . import calendar_pack  # pylint: disable=import-outside-toplevel  # it imports policy, which imports us
+    calendar_pack.pack_references(raw, source)
+    warning_days = raw.get("data_warning_days", DEFAULT_DATA_WARNING_DAYS)
+    if not isinstance(warning_days, int) or isinstance(warning_days, bool) or warning_days < 0:
+        raise PolicyError(f"{where}.data_warning_days: a whole number of days >= 0 (default {DEFAULT_DATA_WARNING_DAYS}; 0 turns the warning off)")
     tz_name = raw.get("timezone", DEFAULT_TIMEZONE)
     parse_timezone(tz_name, f"{where}.timezone")
     sessions = parse_sessions(raw["trading_sessions"], f"{where}.trading_sessions") if "trading_sessions" in raw else None
@@ -258,7 +277,7 @@ def parse_calendar_settings(raw, source, lead_time=None):
     allow = raw.get("allow_test_clock", False)
     if not isinstance(allow, bool):
         raise PolicyError(f"{where}.allow_test_clock: must be true or false")
-    return CalendarSettings(tz_name.strip(), sessions, exchange, year_end, lead_time, allow)
+    return CalendarSettings(tz_name.strip(), sessions, exchange, year_end, lead_time, allow, warning_days)
 
 
 _ANCHORS = {"last_working_day": (-1, "working"), "last_trading_day": (-1, "trading"),
@@ -382,8 +401,12 @@ class Window:
             day += _dt.timedelta(days=1)
 
     def _at(self, day, minutes):
-        return _dt.datetime(day.year, day.month, day.day, tzinfo=self.tz).timestamp() + minutes * 60 if minutes < 1440 else \
-            self._at(day + _dt.timedelta(days=1), minutes - 1440)
+        # Wall-clock time of ``day`` in the window's zone: on a day the clocks change (Cairo and
+        # Jerusalem change on weekdays, Cairo at midnight) midnight plus elapsed minutes would
+        # put a 09:15 session an hour off.
+        if minutes >= 1440:
+            return self._at(day + _dt.timedelta(days=1), minutes - 1440)
+        return _dt.datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=self.tz).timestamp()
 
     def _cron_intervals(self, a, b):
         out = []
@@ -481,16 +504,21 @@ def _merge(intervals):
 
 
 def _fmt(ts, tz):
+    """Local time to the minute, to the second when it is not a whole minute (15:18:20)."""
     if ts in (_INF, -_INF):
         return "unknown"
-    return _dt.datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")
+    moment = _dt.datetime.fromtimestamp(ts, tz)
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if moment.second or moment.microsecond else "%Y-%m-%d %H:%M")
 
 
 def _fmt_duration(seconds):
+    """A cron window's duration counts elapsed time: ``1d`` is 24 hours, so across a DST change
+    it ends an hour earlier or later on the wall clock; the text says so."""
     minutes = int(seconds // 60)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
-    return "".join(f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (mins, "m")) if v) or "0m"
+    text = "".join(f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (mins, "m")) if v) or "0m"
+    return f"{text} ({int(seconds // 3600)} elapsed hours)" if days else text
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -638,7 +666,11 @@ class FreezeSchedule:
             else:
                 deciding = set(seg.decided_by)
                 for later in self._walk(ts):
-                    if until is None and (later.open or not deciding & set(later.decided_by)):
+                    # A deny freeze lasts while any deny window is active, including one that takes
+                    # over where the first ends (docs/freeze-windows.md); an allow freeze until
+                    # an allow window starts or a deny window takes over.
+                    ended = not later.deny if seg.deny else (later.open or not deciding & set(later.decided_by))
+                    if until is None and ended:
                         until = later.start
                     if later.open:
                         next_open = later.start
@@ -778,6 +810,11 @@ def lead_time_from_approvals(approvals, at=None, working_days=DEFAULT_LEAD_TIME,
     return check_lead_time(_to_dt(_field(plan, "issued_at"), "issued_at"), start, working_days, calendar, tz, summary)
 
 
+def _data_end(calendar, at, tz):
+    last = calendar.last_covered_date(_aware(at).astimezone(tz).date())
+    return last.isoformat() if last else None
+
+
 def _to_dt(value, name):
     if isinstance(value, _dt.datetime):
         return _aware(value)
@@ -871,20 +908,32 @@ def system_category(raw, system):
 
 # --- the change_window decision -----------------------------------------------------------------
 def evaluate_change(raw, source, target, at, approvals=(), lead_time_required=False, emergency=None,
-                    calendar=None, evidence_problems=()):
+                    calendar=None, evidence_problems=(), governance=None):
     """Everything the ``change_window`` gate decides, as a dict (pure: the caller verifies evidence).
 
     ``raw`` is the verified policy document, ``approvals`` its verified approvals for this change,
     ``lead_time_required`` whether the change needs a plan_submission (Art. 17), ``emergency`` the
     policy's ``emergency`` rules (authorisers, threshold, waives). ``allowed`` is true when the
     change is open and the lead time is met, or when a valid emergency override covers every
-    problem (a freeze always; the lead time only when ``plan_submission`` is in ``waives``)."""
+    problem (a freeze always; the lead time only when ``plan_submission`` is in ``waives``).
+
+    The calendar is the collection's years plus the signed packs the policy names in
+    ``calendar.packs``, verified with ``governance`` (the pinned root that verified the policy;
+    default the policy's own governance keys). ``warnings`` says when the data ends within
+    ``calendar.data_warning_days`` (60) days of the change."""
+    from . import calendar_pack  # pylint: disable=import-outside-toplevel  # it imports policy, which imports us
     settings = settings_from_policy(raw, source)
+    if calendar is None:
+        calendar = calendar_pack.calendar_for_policy(raw, source, governance)
     schedule = FreezeSchedule(windows_from_policy(raw, source, settings), target, settings, calendar)
     decision = schedule.decide(at)
+    warning = calendar_pack.coverage_warning(calendar, _aware(at).astimezone(settings.tz).date(), settings.data_warning_days)
     result = {"allowed": False, "open": decision.open, "frozen": not decision.open, "window": decision.as_dict(),
               "lead_time": None, "override_used": False, "override": None, "evaluated_at": decision.as_dict()["at"],
-              "timezone": settings.timezone_name, "windows_applying": [w.name for w in schedule.windows]}
+              "timezone": settings.timezone_name, "windows_applying": [w.name for w in schedule.windows],
+              "warnings": [warning] if warning else [], "calendar_data_ends": _data_end(calendar, at, settings.tz)}
+    if warning:
+        result["window"]["warning"] = warning
     problems, waivable = [], True
     if not decision.open:
         problems.append(decision.message())
@@ -902,7 +951,8 @@ def evaluate_change(raw, source, target, at, approvals=(), lead_time_required=Fa
     if not problems:
         result["allowed"] = True
         result["message"] = f"{target.system}: {decision.message()}" + (
-            f"; {result['lead_time']['message']}" if result["lead_time"] else "")
+            f"; {result['lead_time']['message']}" if result["lead_time"] else "") + (
+            f"; WARNING: {warning}" if warning else "")
         return result
     emergency = emergency or {}
     override = check_emergency_override(approvals, emergency.get("authorisers"), emergency.get("threshold", 1), at)

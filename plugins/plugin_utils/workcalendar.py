@@ -5,7 +5,8 @@ weekend days (调休) that the State Council announces each year; Art. 28 and th
 freeze need the exchanges' trading days, which differ from working days in both directions
 (make-up weekends are working days without trading; 2024-02-09 was a working day with the
 exchanges closed). Neither rule can be derived, so each year is a reviewed data file in
-``calendar_data/<year>.yml``, and a year without a file fails closed (never a guess).
+``calendar_data/<year>.yml`` or a signed calendar pack the policy references
+(``calendar_pack.py``), and a year without data fails closed (never a guess).
 
 Named ``workcalendar`` so that it can never shadow the standard library's ``calendar``
 (``_strptime`` imports it) should this folder ever land on ``sys.path``.
@@ -78,6 +79,9 @@ class YearData:
         self.year = year
         self.path = path
         self.sources = raw["sources"]
+        # A year drafted from a library before the official notice was checked says so.
+        self.provisional = bool(raw.get("provisional", False))
+        self.provenance = raw.get("provenance")
         self.days = {}
         holidays, makeups, closures = {}, {}, {}
         for i, period in enumerate(raw["holidays"]):
@@ -128,20 +132,56 @@ class YearData:
             day += _ONE_DAY
 
 
+DRAFT_COMMAND = "prodgate calendar draft"
+
+
+def missing_year_message(year, last_covered=None):
+    """The fail-closed message for a year without data: it names the way to add the year."""
+    ends = f" (the data ends {last_covered})" if last_covered else ""
+    return (f"calendar has no data for {year}{ends}: draft it with `{DRAFT_COMMAND} --year {year} --source holidays`, "
+            f"compare it with the State Council notice on {year}'s public holidays and the exchanges' closure notices, "
+            f"sign it with `prodgate calendar sign` and reference the pack in the policy's calendar.packs "
+            f"(see docs/freeze-windows.md)")
+
+
+def validate_year(raw, year, path):
+    """One year's data (a collection file or a calendar pack's body) -> YearData, or CalendarError."""
+    if not isinstance(raw, dict):
+        raise CalendarError(f"{path}: must be a mapping with year, sources, holidays, makeup_working_days, exchange_closures")
+    if raw.get("year") != year:
+        raise CalendarError(f"{path}: says year {raw.get('year')!r}, expected {year}: the file name and `year` must agree")
+    missing = [k for k in ("sources", "holidays", "makeup_working_days", "exchange_closures") if k not in raw]
+    if missing:
+        raise CalendarError(f"{path}: missing {', '.join(missing)}: every year lists its sources, holidays, make-up days and closures")
+    src = raw["sources"]
+    if not isinstance(src, dict) or not isinstance(src.get("working_days"), dict) or not src["working_days"].get("url"):
+        raise CalendarError(f"{path}: sources.working_days.url is missing: cite the State Council notice the data comes from")
+    for key in ("holidays", "makeup_working_days", "exchange_closures"):
+        if not isinstance(raw[key], list):
+            raise CalendarError(f"{path}: {key} must be a list (use [] for none)")
+    return YearData(year, raw, path)
+
+
 class WorkCalendar:
     """Working days and trading days for the years that have data; other years raise CalendarError."""
 
-    def __init__(self, data_dir=None):
+    def __init__(self, data_dir=None, packs=None):
         self.data_dir = data_dir or DATA_DIR
+        # {year: (raw year data, where it came from)}: verified calendar packs, which take the
+        # place of the collection's file for their year (calendar_pack.py checks them first).
+        self.packs = dict(packs or {})
         self._years = {}
         self._lock = threading.Lock()
 
-    def available_years(self):
+    def _shipped_years(self):
         try:
             names = os.listdir(self.data_dir)
         except OSError:
             return []
         return sorted(int(n[:-4]) for n in names if n.endswith(".yml") and n[:-4].isdigit())
+
+    def available_years(self):
+        return sorted(set(self._shipped_years()) | set(self.packs))
 
     def year(self, year):
         data = self._years.get(year)
@@ -153,32 +193,38 @@ class WorkCalendar:
         return data
 
     def _load(self, year):
+        if year in self.packs:
+            raw, origin = self.packs[year]
+            return validate_year(raw, year, origin)
         path = os.path.join(self.data_dir, f"{year}.yml")
         if not os.path.isfile(path):
-            raise CalendarError(
-                f"calendar has no data for {year}: add plugins/plugin_utils/calendar_data/{year}.yml "
-                f"from the State Council notice on {year}'s public holidays and the exchanges' closure notices "
-                f"(see docs/freeze-windows.md)")
+            raise CalendarError(missing_year_message(year, self.last_covered_date()))
         try:
             with open(path, encoding="utf-8") as handle:
                 raw = yaml.safe_load(handle)
         except (OSError, yaml.YAMLError, ValueError) as exc:
             # PyYAML raises ValueError for a well-formed but impossible date such as 2031-13-01.
             raise CalendarError(f"{path}: cannot be read as YAML ({exc}): fix the file (dates are YYYY-MM-DD)") from None
-        if not isinstance(raw, dict):
-            raise CalendarError(f"{path}: must be a mapping with year, sources, holidays, makeup_working_days, exchange_closures")
-        if raw.get("year") != year:
-            raise CalendarError(f"{path}: says year {raw.get('year')!r}, expected {year}: the file name and `year` must agree")
-        missing = [k for k in ("sources", "holidays", "makeup_working_days", "exchange_closures") if k not in raw]
-        if missing:
-            raise CalendarError(f"{path}: missing {', '.join(missing)}: every year lists its sources, holidays, make-up days and closures")
-        src = raw["sources"]
-        if not isinstance(src, dict) or not isinstance(src.get("working_days"), dict) or not src["working_days"].get("url"):
-            raise CalendarError(f"{path}: sources.working_days.url is missing: cite the State Council notice the data comes from")
-        for key in ("holidays", "makeup_working_days", "exchange_closures"):
-            if not isinstance(raw[key], list):
-                raise CalendarError(f"{path}: {key} must be a list (use [] for none)")
-        return YearData(year, raw, path)
+        return validate_year(raw, year, path)
+
+    def origin(self, year):
+        """Where ``year``'s data comes from: ``pack`` (a signed calendar pack) or ``collection``."""
+        if year in self.packs:
+            return "pack"
+        return "collection" if year in self._shipped_years() else None
+
+    def last_covered_date(self, since=None):
+        """The last date of the unbroken run of years with data that contains ``since`` (default:
+        the run that starts at the first year with data); None when ``since``'s year has none."""
+        years = set(self.available_years())
+        if not years:
+            return None
+        year = since.year if since is not None else min(years)
+        if year not in years:
+            return None
+        while year + 1 in years:
+            year += 1
+        return _dt.date(year, 12, 31)
 
     # --- per-day questions -------------------------------------------------------------
     def day(self, date):

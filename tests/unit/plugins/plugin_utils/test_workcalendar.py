@@ -45,7 +45,7 @@ def test_add_working_days(start, count, expected):
 
 
 def test_year_without_data_fails_closed_with_the_fix():
-    with pytest.raises(CalendarError, match=r"calendar has no data for 2027: add plugins/plugin_utils/calendar_data/2027.yml"):
+    with pytest.raises(CalendarError, match=r"calendar has no data for 2027 \(the data ends 2026-12-31\): draft it with `prodgate calendar draft --year 2027"):
         CAL.is_working_day(D(2027, 1, 4))
     with pytest.raises(CalendarError, match="2023"):
         CAL.add_working_days(D(2024, 1, 2), -2)
