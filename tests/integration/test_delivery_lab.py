@@ -141,8 +141,10 @@ def fixture_lab(tmp_path_factory):
     work = tmp_path_factory.mktemp("delivery")
     world = LabWorld(work / "world")
     env = world.env()
+    # The lab's own plays (containers up, the demo reset) are not production changes: not registered.
+    lab_env = world.env(callback=False)
     stamp = time.strftime("%Y%m%d%H%M%S")
-    _bring_up(env)
+    _bring_up(lab_env)
     _prepare_db(world, env, stamp)
     built = build_all(work, env)
     results = {}
@@ -154,7 +156,7 @@ def fixture_lab(tmp_path_factory):
         results[name] = (rc, out)
         return rc, out
 
-    rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/demo.yml", "--tags", "demo_reset", "--limit", HOSTS], env)
+    rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/demo.yml", "--tags", "demo_reset", "--limit", HOSTS], lab_env)
     assert rc == 0, out[-3000:]
     rc, out = play("golive", "playbooks/go_live.yml", f"T-{stamp}-GL", "initial_go_live", *built["1.0.0"], version="1.0.0")
     assert rc == 0, f"go-live of 1.0.0 failed:\n{out[-4000:]}"
