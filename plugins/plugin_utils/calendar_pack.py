@@ -293,7 +293,7 @@ def coverage_warning(cal, when, warning_days=DEFAULT_WARNING_DAYS):
     if last is None:
         return None   # the year itself has no data: the check fails closed on its own
     left = (last - when).days
-    if left >= warning_days:
+    if left > warning_days:
         return None
     year = last.year + 1
     return (f"calendar data ends {last} ({left} day(s) after {when}, warning at {warning_days}): add {year} before then: "

@@ -475,12 +475,12 @@ class Window:
 
 def parse_windows(raw_list, source, calendar_section=None, settings=None):
     """Validate the policy's ``freeze_windows`` list; errors name ``source``, the path and the fix."""
+    if settings is None:
+        settings = parse_calendar_settings(calendar_section, source)   # checked even without windows
     if raw_list is None:
         return []
     if not isinstance(raw_list, list):
         raise PolicyError(f"{source}: freeze_windows must be a list of windows (use [] for none)")
-    if settings is None:
-        settings = parse_calendar_settings(calendar_section, source)
     windows, seen = [], {}
     for index, raw in enumerate(raw_list):
         window = Window(raw, index, source, settings)
