@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # make demo: the main job (issue 8) end to end on the podman lab.
-#   lab up -> environment prepared -> demo people's keys and a signed lab policy -> bundles
+#   lab up -> demo people's keys, a signed lab policy and the controller trust settings
+#   -> environment prepared (a gated environment change) -> bundles
 #   -> go-live of sampleapp 1.0.0 (trial run, then formal go-live) -> upgrade to 1.1.0 under load
 #   -> attempted upgrade to 1.2.0, rolled back automatically -> hygiene audit
 #   -> registration form of each change and `prodgate register verify`.
 # Everything the demo creates (private keys included) lives in .cache/demo/ (ignored by git) and is
-# re-created on every run; change ids carry the run's timestamp, so a second run works.
+# re-created on every run; change ids carry the run's timestamp, so a second run works. Every
+# production change goes through the change window and the approval gate, as in production: the
+# playbooks have no switch that turns them off (issue 11).
 # Each step's full output is in .cache/demo/logs/; this script prints one line per step.
 # DEMO_SKIP_PREPARE=1 skips the environment preparation (when the lab is already prepared).
 set -euo pipefail
@@ -21,8 +24,8 @@ step_no=0
 started=$(date +%s)
 
 rm -rf "$demo"
-mkdir -p "$demo/keys" "$demo/logs" "$demo/changes" "$demo/evidence" "$demo/bundles"
-chmod 700 "$demo" "$demo/keys"
+mkdir -p "$demo/logs" "$demo/bundles"
+chmod 700 "$demo"
 
 step() { step_no=$((step_no + 1)); printf '== [%d/%d] %s (at %s)\n' "$step_no" "$total_steps" "$*" "$(elapsed)"; }
 say() { printf '   %s\n' "$*"; }
@@ -37,84 +40,72 @@ run() {
 }
 pg() { prodgate "$@"; }
 
-# The change register of the demo: every gated run below is recorded in it.
+# The change register of the demo (controller.yml names it; the same values here for `prodgate register`).
 export_register() {
   export ANSIBLE_CALLBACKS_ENABLED=prodgate.deploy.change_register
-  export PRODGATE_REGISTER_DB="$demo/register.db"
-  export PRODGATE_REGISTER_SIGNING_KEY="$demo/keys/register-signing.key"
-  export PRODGATE_REGISTER_ANCHOR="$demo/register-anchor-{register_id}.json"
-  export PRODGATE_REGISTER_JOURNAL_DIR="$demo/register-journal"
+  export PRODGATE_REGISTER_DB="$world/register.db"
+  export PRODGATE_REGISTER_SIGNING_KEY="$world/keys/register-signing.key"
+  export PRODGATE_REGISTER_ANCHOR="$world/anchor-{register_id}.json"
+  export PRODGATE_REGISTER_JOURNAL_DIR="$world/journal"
 }
 
 # ---------------------------------------------------------------------------------------------
 step "lab up (podman containers lb1, app1, app2, db1, db2, backup1)"
 run 01-lab-up ansible-playbook playbooks/lab.yml -e lab_state=started
 
-step "prepare the environment (playbooks/prepare_environment.yml: hardware, host layer, data tier)"
-if [[ "${DEMO_SKIP_PREPARE:-0}" == 1 ]]; then
-  say "skipped (DEMO_SKIP_PREPARE=1)"
-elif run 02-prepare ansible-playbook playbooks/prepare_environment.yml; then
-  say "prepared; checklist: $(grep -ho 'reports/[^ ]*' "$demo/logs/02-prepare.log" | head -n 1 || true)"
-else
-  say "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-  say "!! ENVIRONMENT PREPARATION FAILED (issues 6/7 may be unfinished): see $demo/logs/02-prepare.log"
-  say "!! continuing: the delivery needs only PostgreSQL on db1 and nginx on lb1"
-  say "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-fi
+step "demo people's keys, the signed lab policy and the controller trust settings (.cache/demo/world/, never committed)"
+# One place creates the approval world for the demo and the lab tests: tests/integration/approval_world.py
+# (keys of the demo people and of two governance key holders, the lab policy signed by both, the pinned
+# governance root, the register's signing key and controller.yml, which PRODGATE_CONTROLLER_CONFIG names).
+world="$demo/world"
+aw() { python3 tests/integration/approval_world.py "$@"; }
+run 02-world aw init "$world"
+export PRODGATE_CONTROLLER_CONFIG="$world/controller.yml"
+run 02-policy-check pg policy check "$world/policy.yml" --root "$world/governance-root.yml"
+say "policy signed by gov1, gov2 (threshold 2) and pinned by the controller (controller.yml: policy_root)"
+say "people: henry (IT head), carol (COO), paul (IT PM), bella (business), rita (risk), pam (president's office),"
+say "        ivan and jane (operations; root is ivan's login on this lab controller), sam (supervisor)"
+say "freeze windows: trading sessions and year-end close apply to core_business systems, none of the lab's"
+say "lead_time_working_days: 0 in this lab policy only (production: 3); no test clock anywhere"
+
+# A change of the demo: its description (what people sign) and run variables (what names it).
+# change_file ID TYPE SYSTEM [VERSION]: sampleapp changes bind the bundle digest of VERSION.
+change_file() {
+  local id=$1 type=$2 system=$3 version=${4:-}
+  local args=(change "$world" "$id" --type "$type" --system "$system")
+  if [[ -n "$version" ]]; then
+    args+=(--version "$version" --artifact "${sha[$version]}" --target app1 --target app2 --target lb1 --target db1
+           --var "delivery_bundle=$demo/bundles/sampleapp-$version.tar.gz" --var "delivery_bundle_sha256=${sha[$version]}")
+  elif [[ "$system" == sampleapp ]]; then
+    args+=(--target app1 --target app2 --target lb1 --target db1)
+  fi
+  run "change-$id" aw "${args[@]}"
+}
+# sign ID [approval_world sign options]: every approval the change needs (see SIGNERS there).
+sign() { local id=$1; shift; run "approve-$id-$(date +%s%N)" aw sign "$world" "$id" "$@"; }
+playbook() {  # playbook LOG PLAYBOOK CHANGE-ID [args]: a gated, registered run (launched by root = ivan)
+  local log=$1 book=$2 id=$3; shift 3
+  ( export_register; run "$log" ansible-playbook "$book" -e "@$world/changes/$id.vars.yml" --diff "$@" )
+}
 
 # ---------------------------------------------------------------------------------------------
-step "demo people's keys and the signed lab policy (.cache/demo/, never committed)"
-people="gov1 gov2 henry carol paul bella rita pam ivan jane sam"
-declare -A pub
-for who in $people; do
-  pub[$who]=$(pg keys generate --out "$demo/keys/$who.key" --person "$who" --json \
-              | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])')
-done
-pg register keygen --key "$demo/keys/register-signing.key" >/dev/null
-cat > "$demo/policy.yml" <<YAML
-# Lab policy of the demo (generated by scripts/demo.sh; signed by gov1 and gov2).
-schema: prodgate/policy/v1
-version: 1
-expires: "$(date -d '+30 days' +%Y-%m-%dT00:00:00+08:00)"
-governance:
-  threshold: 2
-  keys:
-    - {holder: gov1, public_key: "${pub[gov1]}"}
-    - {holder: gov2, public_key: "${pub[gov2]}"}
-systems:
-  # Art. 20: public_services/product goes COO approval -> trial run -> go-live; its upgrades
-  # COO approval -> go-live (chapter 6: the trial run only applies to a first go-live).
-  - {id: sampleapp, name: Lab sample application, category: public_services, type: product,
-     owner_department: it, environments: [production]}
-  - {id: ta-core, name: Trustee accounting core, category: core_business, type: custom,
-     owner_department: fund_operations, environments: [production]}
-roles: {}
-people:
-  - {id: henry, name: Henry (IT head), roles: [it_head], keys: [{public_key: "${pub[henry]}"}]}
-  - {id: carol, name: Carol (COO), roles: [coo], keys: [{public_key: "${pub[carol]}"}]}
-  - {id: paul, name: Paul (IT project manager), roles: [it_pm], keys: [{public_key: "${pub[paul]}"}]}
-  - {id: bella, name: Bella (business owner), roles: [business_owner], keys: [{public_key: "${pub[bella]}"}]}
-  - {id: rita, name: Rita (risk & compliance), roles: [risk_compliance], keys: [{public_key: "${pub[rita]}"}]}
-  - {id: pam, name: Pam (president's office), roles: [president_office], keys: [{public_key: "${pub[pam]}"}]}
-  - {id: ivan, name: Ivan (operations), roles: [it_ops], logins: [ivan], keys: [{public_key: "${pub[ivan]}"}]}
-  - {id: jane, name: Jane (operations), roles: [it_ops], logins: [jane], keys: [{public_key: "${pub[jane]}"}]}
-  - {id: sam, name: Sam (operations supervisor), roles: [ops_supervisor], keys: [{public_key: "${pub[sam]}"}]}
-calendar:
-  timezone: Asia/Shanghai
-# LAB ONLY: a demo cannot sign its plan three working days ahead. Production keeps 3 (Art. 17(1));
-# the lead-time refusal is proven in tests/integration/change_window.
-lead_time_working_days: 0
-freeze_windows:
-  # Trading systems only: sampleapp (public_services) is not frozen, so the demo runs at any hour.
-  - {name: trading-sessions, kind: deny, calendar: trading_session, categories: [core_business]}
-  - {name: year-end-close, kind: deny, calendar: year_end_close, exclude: {change_types: [routine]}}
-YAML
-run 03-policy-sign-1 pg policy sign "$demo/policy.yml" --key "$demo/keys/gov1.key"
-run 03-policy-sign-2 pg policy sign "$demo/policy.yml" --key "$demo/keys/gov2.key"
-run 03-policy-check pg policy check "$demo/policy.yml"
-say "policy signed by gov1, gov2 (threshold 2); sampleapp: public_services/product"
-say "freeze windows: trading-sessions applies to core_business (trading) systems only, not to sampleapp; year-end close"
-say "lead_time_working_days: 0 in this lab policy only (production: 3)"
+PREP="CHG-$stamp-ENV"
+step "prepare the environment ($PREP, playbooks/prepare_environment.yml: hardware, host layer, data tier)"
+if [[ "${DEMO_SKIP_PREPARE:-0}" == 1 ]]; then
+  say "skipped (DEMO_SKIP_PREPARE=1)"
+else
+  change_file "$PREP" environment lab-estate
+  sign "$PREP"
+  say "signed: plan (henry), change approval (henry), implementers (ivan, jane), supervisor (sam)"
+  if playbook 03-prepare playbooks/prepare_environment.yml "$PREP"; then
+    say "prepared; checklist: $(grep -ho 'reports/[^ ]*' "$demo/logs/03-prepare.log" | head -n 1 || true)"
+  else
+    say "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    say "!! ENVIRONMENT PREPARATION FAILED: see $demo/logs/03-prepare.log"
+    say "!! continuing: the delivery needs only PostgreSQL on db1 and nginx on lb1"
+    say "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+  fi
+fi
 
 # ---------------------------------------------------------------------------------------------
 step "release bundles 1.0.0, 1.1.0, 1.2.0 (prodgate release build/verify) and the demo reset"
@@ -129,80 +120,26 @@ done < "$demo/bundles/index.jsonl"
 run 04-reset ansible-playbook playbooks/demo.yml --tags demo_reset
 say "lab reset: sampleapp removed from app1/app2, its tables dropped on db1 (a fresh first go-live)"
 
-# change_file ID TYPE VERSION: the change description the approvers sign and the run variables.
-change_file() {
-  local id=$1 type=$2 version=$3
-  cat > "$demo/changes/$id.yml" <<YAML
-change_id: $id
-system: sampleapp
-environment: production
-change_type: $type
-version: "$version"
-artifacts: ["${sha[$version]}"]
-targets: [app1, app2, lb1, db1]
-YAML
-  mkdir -p "$demo/evidence/$id"
-  cat > "$demo/changes/$id.vars.yml" <<YAML
-prodgate_policy: $demo/policy.yml
-prodgate_evidence: $demo/evidence/$id
-prodgate_ledger: $demo/approval-ledger.sqlite
-prodgate_change_id: $id
-prodgate_change_type: $type
-prodgate_system: sampleapp
-prodgate_environment: production
-prodgate_version: "$version"
-prodgate_implementers: [ivan, jane]
-prodgate_supervisor: sam
-delivery_bundle: $demo/bundles/sampleapp-$version.tar.gz
-delivery_bundle_sha256: ${sha[$version]}
-YAML
-}
-# sign ID STAGE ROLE PERSON [extra args]
-sign() {
-  local id=$1 stage=$2 role=$3 who=$4; shift 4
-  run "approve-$id-$stage-$who" pg approve --key "$demo/keys/$who.key" --person "$who" --role "$role" --stage "$stage" \
-    --change "$demo/changes/$id.yml" --policy "$demo/policy.yml" --out "$demo/evidence/$id/" "$@"
-}
-sign_go_live() { sign "$1" go_live business_owner bella; sign "$1" go_live risk_compliance rita
-                 sign "$1" go_live coo carol; sign "$1" go_live president_office pam; }
-sign_acks() { sign "$1" implementer_ack it_ops ivan; sign "$1" implementer_ack it_ops jane
-              sign "$1" supervisor_ack ops_supervisor sam; }
-playbook() {  # playbook LOG PLAYBOOK CHANGE-ID [args]: a gated, registered run launched by ivan
-  local log=$1 book=$2 id=$3; shift 3
-  ( export_register; run "$log" ansible-playbook "$book" -e "@$demo/changes/$id.vars.yml" -e awx_user_name=ivan --diff "$@" )
-}
 served() { curl -fsS --max-time 3 http://127.0.0.1:18080/version || echo '{"error": "no answer"}'; }
 
 # ---------------------------------------------------------------------------------------------
 GL="CHG-$stamp-GL100"
 step "go-live of sampleapp 1.0.0 ($GL): trial run, then formal go-live"
-change_file "$GL" initial_go_live 1.0.0
-sign "$GL" plan_submission it_head henry --planned-start "$(date -d '+10 minutes' +%Y-%m-%dT%H:%M:%S%:z)"
-sign "$GL" coo_approval coo carol
-sign_acks "$GL"
+change_file "$GL" initial_go_live sampleapp 1.0.0
+sign "$GL" --without trial_run --without go_live
 say "signed: plan (henry), COO approval (carol), implementers (ivan, jane), supervisor (sam)"
 playbook 05-go-live-trial playbooks/go_live.yml "$GL"
 say "trial run deployed: $(grep -o 'TRIAL RUN: [^"]*' "$demo/logs/05-go-live-trial.log" | head -n 1)"
 say "served: $(served)"
-sign "$GL" trial_run it_pm paul
-sign "$GL" trial_run business_owner bella
-sign_go_live "$GL"
+sign "$GL" --stage trial_run --stage go_live
 say "signed: trial-run summary (paul, bella), go-live (bella, rita, carol, pam)"
-run 05-evidence pg evidence verify --policy "$demo/policy.yml" --evidence "$demo/evidence/$GL" --change "$demo/changes/$GL.yml" \
-  --implementer ivan --implementer jane --supervisor sam --launcher ivan --ledger "$demo/approval-ledger.sqlite"
 playbook 05-go-live-formal playbooks/go_live.yml "$GL"
 say "formal go-live done: $(grep -o 'FORMAL GO-LIVE: [^"]*' "$demo/logs/05-go-live-formal.log" | head -n 1)"
 say "served: $(served)"
 
 # ---------------------------------------------------------------------------------------------
 # upgrade_change ID VERSION: approvals of an upgrade (public_services/product: COO -> go-live).
-upgrade_change() {
-  change_file "$1" version_update "$2"
-  sign "$1" plan_submission it_head henry --planned-start "$(date -d '+10 minutes' +%Y-%m-%dT%H:%M:%S%:z)"
-  sign "$1" coo_approval coo carol
-  sign_go_live "$1"
-  sign_acks "$1"
-}
+upgrade_change() { change_file "$1" version_update sampleapp "$2"; sign "$1"; }
 start_load() {  # bounded load on the host, only to the lab's published load balancer
   python3 scripts/loadgen.py --url http://127.0.0.1:18080/version --max-requests 200000 --max-seconds 600 \
     --out "$demo/load-$1.json" >/dev/null 2>"$demo/logs/load-$1.err" &
@@ -228,7 +165,7 @@ step "attempted upgrade to the broken 1.2.0 ($UP2): health check fails -> automa
 upgrade_change "$UP2" 1.2.0
 start_load up120
 up_rc=0
-( export_register; ansible-playbook playbooks/upgrade.yml -e "@$demo/changes/$UP2.vars.yml" -e awx_user_name=ivan --diff \
+( export_register; ansible-playbook playbooks/upgrade.yml -e "@$world/changes/$UP2.vars.yml" --diff \
     >"$demo/logs/07-upgrade-120.log" 2>&1 ) || up_rc=$?
 stop_load
 say "load: $(load_summary up120)"
