@@ -101,10 +101,11 @@ class ActionModule(ActionBase):
                 approvals, problems = report.valid, report.envelope_problems
             decision = freeze_window.evaluate_change(
                 policy.raw, policy.path, target, now, approvals,
-                lead_time_required="plan_submission" in required, emergency=policy.emergency, evidence_problems=problems)
+                lead_time_required="plan_submission" in required, emergency=policy.emergency, evidence_problems=problems,
+                governance=trusted.settings.policy_root)   # the calendar packs are checked with the pinned root too
             decision["clock"] = clock
             decision["policy_version"] = policy.version
             decision["targets"] = change.targets
             if trusted.warnings:
-                decision["warnings"] = list(trusted.warnings)
+                decision["warnings"] = list(trusted.warnings) + decision.get("warnings", [])
             return decision

@@ -174,6 +174,17 @@ clock:
   description: C(system), or C(test) when the I(now) option was honoured.
   returned: always
   type: str
+warnings:
+  description:
+    - Warnings to act on before they become refusals, for example C(calendar data ends 2026-12-31 (32 day(s) after ...)
+      when the calendar data ends within C(calendar.data_warning_days) (default 60) of the change; also in the message.
+  returned: always
+  type: list
+  elements: str
+calendar_data_ends:
+  description: The last date the calendar (the collection's years and the policy's signed calendar packs) has data for.
+  returned: always
+  type: str
 msg:
   description: One-line summary.
   returned: always
