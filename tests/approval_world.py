@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import yaml
 
 from prodgate import approvals, dsse, policy as policy_mod
+from prodgate.controller import real_user
 
 CST = timezone(timedelta(hours=8))
 
@@ -74,8 +75,11 @@ def now():
 class World:
     """Keys, a signed policy file and an approval factory under ``root`` (a tmp folder)."""
 
-    def __init__(self, root, overrides=None, governance_threshold=2, sign=True, hosts=("app1", "app2")):
+    def __init__(self, root, overrides=None, governance_threshold=2, sign=True, hosts=("app1", "app2"),  # pylint: disable=too-many-arguments
+                 launcher="ivan"):
         self.root = str(root)
+        # The launcher is the real user running ansible-playbook (issue 11): map it to ``launcher``.
+        self.launcher = launcher
         os.makedirs(self.root, exist_ok=True)
         self.keys = {pid: dsse.generate_private_key() for pid in PEOPLE}
         self.gov_keys = [dsse.generate_private_key() for dummy in range(3)]
@@ -97,8 +101,11 @@ class World:
                      "keys": [{"public_key": dsse.public_key_hex(self.keys[pid].public_key())}]}
             if pid in REVOKED:
                 entry["keys"][0]["revoked"] = True
-            if pid in LOGINS:
-                entry["logins"] = LOGINS[pid]
+            logins = list(LOGINS.get(pid, []))
+            if pid == self.launcher:
+                logins.append(real_user())
+            if logins:
+                entry["logins"] = logins
             people.append(entry)
         return {
             "schema": policy_mod.POLICY_SCHEMA,
@@ -193,3 +200,23 @@ class World:
         with open(path, "w", encoding="utf-8") as handle:
             yaml.safe_dump(data, handle)
         return path
+
+    # -- the controller's trust settings (issue 11) ---------------------------------------------------
+    def write_root(self, keys=None, threshold=None):
+        """The pinned governance root file: the governance keys and threshold of the policy."""
+        gov = self.doc["governance"]
+        root = {"threshold": threshold or gov["threshold"], "keys": keys if keys is not None else gov["keys"]}
+        return self.write_yaml("governance-root.yml", {"governance": root})
+
+    def controller(self, register_db=None, pinned=True, test_clock_environments=(), name="controller.yml", **extra):
+        """A controller.yml for this world (tests point PRODGATE_CONTROLLER_CONFIG at it)."""
+        register_db = register_db or os.path.join(self.root, "register.db")
+        data = {"policy": self.policy_path,
+                "register": {"db": str(register_db), "signing_key": os.path.join(self.root, "register-signing.key"),
+                             "anchor": os.path.join(self.root, "anchor-{register_id}.json"),
+                             "journal_dir": os.path.join(self.root, "journal")},
+                "test_clock_environments": list(test_clock_environments)}
+        if pinned:
+            data["policy_root"] = self.write_root()
+        data.update(extra)
+        return self.write_yaml(name, data)

@@ -111,6 +111,7 @@ import uuid
 from ansible import context
 from ansible.module_utils.ansible_release import __version__ as ansible_version
 from ansible.plugins.callback import CallbackBase
+from ansible.template import Templar
 
 try:
     from ansible.utils.vars import load_extra_vars
@@ -118,6 +119,7 @@ try:
 except ImportError:  # pragma: no cover
     load_extra_vars = None
 
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import RUN_VARIABLES, build_change
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import load_settings, real_user
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError, RegisterError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_chain import utc_now
@@ -185,6 +187,8 @@ class CallbackModule(CallbackBase):
         self._check = False
         self._spent = 0.0
         self._writes = 0
+        self._change = None
+        self._policy_doc = None
 
     # -- helpers ---------------------------------------------------------------------------------
     def _stop(self, code, why):
@@ -285,14 +289,10 @@ class CallbackModule(CallbackBase):
             settings = load_settings()
         except ProdgateError as exc:
             self._stop(EXIT_UNAVAILABLE, f"no task was run: {exc}")
-        policy = self._policy(settings)
-        problems = validate_change(meta["change"], policy)
-        required = self.get_option("require_change") or policy is None or \
-            policy.is_production(meta["change"].get("environment"))
-        if problems and required:
-            self._stop(EXIT_UNAVAILABLE, f"the run has no valid change registration (required for production and when the "
-                                         f"policy cannot be read): {problems[0]}")
+        self._policy_doc = self._policy(settings)
+        problems = validate_change(meta["change"], self._policy_doc)
         run_open["change_problems"] = problems
+        self._change = meta["change"]
         db = settings.register_db or DEFAULT_DB
         if settings.awx:
             kept = {"register.db": str(db).startswith(("postgres", "host=")), "register.anchor": settings.register_anchor,
@@ -313,6 +313,45 @@ class CallbackModule(CallbackBase):
             self._stop(EXIT_UNAVAILABLE, f"register pre-flight failed, no task was run: {exc}")
         except Exception as exc:  # pylint: disable=broad-except  # Ansible would only warn: fail closed instead
             self._stop(EXIT_UNAVAILABLE, f"register pre-flight failed, no task was run: {type(exc).__name__}: {exc}")
+
+    def v2_playbook_on_play_start(self, play):
+        """A change set in inventory or play vars (not as extra vars) reaches the register too: the
+        play's view of the change (its first host's variables) is recorded when it adds to the run's."""
+        if self._writer is None:
+            return
+        try:
+            play_vars = self._play_change_vars(play)
+        except Exception:  # pylint: disable=broad-except  # the gate still decides; the register keeps the extra vars
+            play_vars = {}
+        change = build_change(run_vars=play_vars).register_fields()
+        known = self._change or {}
+        merged = {k: (v if v not in (None, [], "") else known.get(k)) for k, v in change.items()}
+        if merged != known:
+            self._change = merged
+            self._write({"kind": "run_change", "run": self._run_id, "ts": utc_now(), "play": plain(play.get_name()),
+                         "change": plain(merged)})
+        problems = validate_change(merged, self._policy_doc)
+        policy = self._policy_doc
+        required = self.get_option("require_change") or policy is None or policy.is_production(merged.get("environment"))
+        if problems and required:
+            why = (f"the run has no valid change registration (required in production, and whenever the controller's "
+                   f"policy cannot be read); no task was run: {problems[0]}")
+            self._write({"kind": "run_close", "run": self._run_id, "ts": utc_now(), "stats": None, "failed_hosts": [],
+                         "unfinished": 0, "aborted": why})
+            self._writer.checkpoint()
+            self._writer.close()
+            self._writer = None
+            self._stop(EXIT_UNAVAILABLE, why)
+
+    @staticmethod
+    def _play_change_vars(play):
+        manager, loader = play.get_variable_manager(), play.get_loader()
+        hosts = manager._inventory.get_hosts(play.hosts)  # pylint: disable=protected-access
+        if not hosts:
+            return {}
+        variables = manager.get_vars(play=play, host=hosts[0], include_hostvars=False)
+        templar = Templar(loader=loader, variables=variables)
+        return {var: plain(templar.template(variables[var])) for var in RUN_VARIABLES.values() if var in variables}
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._stop_if_broken()

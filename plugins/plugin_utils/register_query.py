@@ -3,6 +3,7 @@
 Everything is computed from the entries' hashed bodies, never from side columns, so what a
 report shows is exactly what ``verify`` vouches for.
 """
+import collections
 import csv
 import io
 import json
@@ -14,56 +15,115 @@ UNKNOWN = "outcome unknown"
 
 
 def load(store, like=None):
-    return [(seq, json.loads(body)) for seq, body in store.bodies(like=like)]
+    return list(iter_entries(store, like=like))
+
+
+def iter_entries(store, like=None):
+    """``(seq, body)`` of the register's entries, streamed: memory does not grow with the register."""
+    for seq, body in store.bodies(like=like):
+        yield seq, json.loads(body)
 
 
 class RegisterView:
-    """Runs and changes of a register (or of the entries matching a LIKE pre-filter)."""
+    """Runs and changes of a register (or of the entries matching a LIKE pre-filter).
 
-    def __init__(self, entries):
+    ``keep_changes=False`` keeps the runs only (memory grows with the number of runs, not of
+    entries); :meth:`stream_changes` yields the change rows of a stream of entries one by one."""
+
+    def __init__(self, entries, keep_changes=True):
         self.runs = {}
         self.changes = []
         self.checkpoints = []
-        pending = {}
+        self._keep_changes = keep_changes
+        self._pending = {}
         for seq, body in entries:
-            kind = body.get("kind")
-            run_id = body.get("run")
-            if kind == "checkpoint":
-                self.checkpoints.append(dict(body, seq=seq))
-                if run_id in self.runs:
-                    self.runs[run_id]["checkpoint"] = seq
-                continue
-            if run_id is None:
-                continue
-            run = self.runs.setdefault(run_id, {"run": run_id, "open": None, "close": None, "checkpoint": None,
-                                                "first_seq": seq, "entries": 0, "journaled": False})
-            run["entries"] += 1
-            if kind == "run_open":
-                run["open"] = body
-            elif kind == "run_close":
-                run["close"] = body
-            elif kind == "journal_import":
-                run["journaled"] = True
-            elif kind == "intent":
-                row = dict(body, seq=seq, status=UNKNOWN, intent_seq=seq)
-                row.pop("kind", None)
-                self.changes.append(row)
-                pending.setdefault((run_id, body.get("host"), body.get("task_uuid")), []).append(row)
-            elif kind == "outcome":
-                queue = pending.get((run_id, body.get("host"), body.get("task_uuid")))
-                row = queue.pop(0) if queue else None
-                if row is None:
-                    row = {"intent_seq": None}
-                    self.changes.append(row)
-                row.update(body)
-                row.pop("kind", None)
-                row["seq"] = seq
-                row["started"] = row.get("started") or body.get("ts")
+            self._add(seq, body, self.changes.append)
+        self._finish()
+
+    def _add(self, seq, body, emit):
+        """Take one entry; a change row goes to ``emit`` when its intent (or a lone outcome) is read."""
+        kind = body.get("kind")
+        run_id = body.get("run")
+        if kind == "checkpoint":
+            self.checkpoints.append(dict(body, seq=seq))
+            if run_id in self.runs:
+                self.runs[run_id]["checkpoint"] = seq
+            return
+        if run_id is None:
+            return
+        run = self.runs.setdefault(run_id, {"run": run_id, "open": None, "close": None, "checkpoint": None,
+                                            "first_seq": seq, "entries": 0, "journaled": False})
+        run["entries"] += 1
+        if kind == "run_open":
+            run["open"] = body
+        elif kind == "run_change" and run["open"] is not None:
+            # The change as the play saw it (inventory or play vars), recorded after run_open.
+            run["open"] = dict(run["open"], change=body.get("change"))
+        elif kind == "run_close":
+            run["close"] = body
+        elif kind == "journal_import":
+            run["journaled"] = True
+        elif not self._keep_changes:
+            return
+        elif kind == "intent":
+            row = dict(body, seq=seq, status=UNKNOWN, intent_seq=seq)
+            row.pop("kind", None)
+            emit(row)
+            self._pending.setdefault((run_id, body.get("host"), body.get("task_uuid")), []).append(row)
+        elif kind == "outcome":
+            key = (run_id, body.get("host"), body.get("task_uuid"))
+            queue = self._pending.get(key)
+            row = queue.pop(0) if queue else None
+            if queue == []:
+                del self._pending[key]
+            if row is None:
+                row = {"intent_seq": None}
+                emit(row)
+            row.update(body)
+            row.pop("kind", None)
+            row["seq"] = seq
+            row["started"] = row.get("started") or body.get("ts")
+
+    def _finish(self):
         for run in self.runs.values():
             run["state"] = run_state(run)
 
+    @classmethod
+    def stream_changes(cls, entries):
+        """``(view, rows)``: ``rows`` yields the change rows of ``entries`` in the order of ``.changes``,
+        each complete (its outcome read, or none can come: its run closed or the register ended);
+        ``view`` holds the runs read so far (a row's run is known when the row is yielded).
+
+        Memory holds the runs and the rows waiting for an outcome: the tasks in flight, and behind
+        an intent that a killed run never answered, the rows after it until the register ends."""
+        view = cls((), keep_changes=True)
+        waiting = collections.deque()
+
+        def rows():
+            for seq, body in entries:
+                view._add(seq, body, waiting.append)  # pylint: disable=protected-access
+                if body.get("kind") == "run_close":
+                    # a run's outcomes come before its close: an intent still pending stays unknown
+                    run_id = body.get("run")
+                    for key in [k for k in view._pending if k[0] == run_id]:  # pylint: disable=protected-access
+                        del view._pending[key]  # pylint: disable=protected-access
+                while waiting and not _awaits_outcome(view, waiting[0]):
+                    yield waiting.popleft()
+            view._pending.clear()  # pylint: disable=protected-access
+            view._finish()  # pylint: disable=protected-access
+            while waiting:
+                yield waiting.popleft()
+        return view, rows()
+
     def run_of(self, change_row):
         return self.runs.get(change_row.get("run"), {})
+
+
+def _awaits_outcome(view, row):
+    if row.get("intent_seq") is None or row.get("seq") != row.get("intent_seq"):
+        return False  # a lone outcome, or the outcome was read
+    queue = view._pending.get((row.get("run"), row.get("host"), row.get("task_uuid")))  # pylint: disable=protected-access
+    return bool(queue) and any(pending is row for pending in queue)
 
 
 def run_state(run):
@@ -109,10 +169,16 @@ def list_runs(view):
 
 def filter_changes(view, system=None, host=None, change_id=None, since=None, until=None, status=None, run=None,
                    include_unchanged=False):
-    out = []
+    return list(select_changes(view.changes, view.run_of, system=system, host=host, change_id=change_id, since=since,
+                               until=until, status=status, run=run, include_unchanged=include_unchanged))
+
+
+def select_changes(rows, run_of, system=None, host=None, change_id=None, since=None, until=None, status=None, run=None,
+                   include_unchanged=False):
+    """The change rows that pass the filters, one by one (``run_of(row)``: the run of a row)."""
     statuses = set(status.split(",")) if status else None
-    for row in view.changes:
-        change = _change_of(view.run_of(row))
+    for row in rows:
+        change = _change_of(run_of(row))
         if run and row.get("run") != run:
             continue
         if system and change.get("system") != system:
@@ -132,8 +198,33 @@ def filter_changes(view, system=None, host=None, change_id=None, since=None, unt
                 continue
         elif not include_unchanged and st in ("ok", "skipped") and not row.get("changed"):
             continue
-        out.append(dict(row, change_id=change.get("id"), system=change.get("system")))
-    return out
+        yield dict(row, change_id=change.get("id"), system=change.get("system"))
+
+
+def change_view(store, change_id):
+    """The view of one change's runs and the runs that roll it back (all :func:`change_form` reads),
+    in two streamed passes: the run entries, then the entries of those runs only."""
+    changes = {}
+    for _seq, body in iter_entries(store, like='%"kind":"run_%'):
+        if body.get("kind") == "run_open":
+            changes[body.get("run")] = body.get("change") or {}
+        elif body.get("kind") == "run_change" and body.get("run") in changes:
+            changes[body.get("run")] = body.get("change") or {}
+    wanted = {run for run, change in changes.items() if change_id in (change.get("id"), change.get("rollback_of"))}
+    marks = [canonical_run(run) for run in wanted]
+
+    def selected():
+        for seq, text in store.bodies():
+            if any(mark in text for mark in marks):
+                body = json.loads(text)
+                if body.get("run") in wanted:
+                    yield seq, body
+    return RegisterView(selected())
+
+
+def canonical_run(run_id):
+    """How a run id appears in an entry's canonical JSON (a quick test before parsing the entry)."""
+    return '"run":' + json.dumps(run_id, ensure_ascii=False)
 
 
 CHANGE_COLUMNS = ["seq", "ts", "run", "change_id", "system", "host", "task", "module", "status", "changed",
@@ -250,23 +341,41 @@ def system_archive(view, system):
 
 
 def to_csv(rows, columns=None):
-    columns = columns or CHANGE_COLUMNS
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: row.get(k) for k in columns})
+    write_csv(rows, buf, columns)
     return buf.getvalue()
 
 
+def write_csv(rows, out, columns=None):
+    """Write the rows as CSV to ``out`` one by one; returns how many."""
+    columns = columns or CHANGE_COLUMNS
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    count = 0
+    for row in rows:
+        writer.writerow({k: row.get(k) for k in columns})
+        count += 1
+    return count
+
+
 def to_markdown(rows, columns=None):
+    buf = io.StringIO()
+    write_markdown(rows, buf, columns)
+    return buf.getvalue()
+
+
+def write_markdown(rows, out, columns=None):
+    """Write the rows as a Markdown table to ``out`` one by one; returns how many."""
     columns = columns or CHANGE_COLUMNS
 
     def cell(v):
         return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    out.write("| " + " | ".join(columns) + " |\n" + "|" + "---|" * len(columns) + "\n")
+    count = 0
+    for r in rows:
+        out.write("| " + " | ".join(cell(r.get(c)) for c in columns) + " |\n")
+        count += 1
+    return count
 
 
 def form_markdown(form):

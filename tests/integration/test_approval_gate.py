@@ -1,8 +1,13 @@
 """Playbook tests of prodgate.deploy.approval_gate: one passing change and the refusals, each
 asserting its message and that no task after the gate ran on any host; then the gate's stage
-option as playbooks/go_live.yml uses it (trial run, then formal go-live)."""
+option as playbooks/go_live.yml uses it (trial run, then formal go-live); then the reproductions
+of issue 11 (controls the launcher cannot switch off), each named "Reproduction Rn" after the
+list in docs/approvals.md#threat-model.
+
+The policy, its pinned governance root and the register come from a controller.yml the test
+writes (PRODGATE_CONTROLLER_CONFIG), never from run variables; the launcher is the real user
+running ansible-playbook, mapped to ivan by `logins:` in the test policy."""
 import base64
-import getpass
 import json
 import os
 import subprocess
@@ -17,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from approval_world import ARTIFACT, World  # noqa: E402  pylint: disable=wrong-import-position
 
 from prodgate import dsse  # noqa: E402
+from prodgate.controller import real_user  # noqa: E402
 from prodgate.ledger import Ledger  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,39 +33,44 @@ VENV_BIN = REPO / ".venv" / "bin"
 
 
 class Gate:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, **world_args):
         self.tmp = tmp_path
-        self.world = World(tmp_path)
+        self.world = World(tmp_path, **world_args)
         self.inventory = tmp_path / "hosts.yml"
         self.inventory.write_text("change_hosts:\n  hosts:\n    app1:\n    app2:\n  vars:\n"
                                   f"    ansible_python_interpreter: {VENV_BIN / 'python'}\n")
-        self.ledger = tmp_path / "ledger.sqlite"
+        self.ledger = str(tmp_path / "register.db")
+        self.controller = self.world.controller(register_db=self.ledger)
 
-    def run(self, envelopes=None, evidence=None, extra_args=(), playbook=PLAYBOOK, **overrides):  # pylint: disable=too-many-arguments
+    def ledger_view(self):
+        return Ledger.open(self.ledger)
+
+    def run(self, envelopes=None, evidence=None, extra_args=(), playbook=PLAYBOOK, env_extra=None, **overrides):  # pylint: disable=too-many-arguments
         if evidence is None:
             evidence = self.world.write_evidence(self.world.evidence() if envelopes is None else envelopes,
                                                  name=f"evidence{len(list(self.tmp.glob('evidence*')))}")
         variables = {
-            "prodgate_policy": self.world.policy_path, "prodgate_evidence": evidence,
+            "prodgate_evidence": evidence,
             "prodgate_change_id": "CHG-1001", "prodgate_change_type": "version_update", "prodgate_system": "ta-core",
             "prodgate_environment": "production", "prodgate_version": "3.2.1", "prodgate_artifacts": [ARTIFACT],
-            "prodgate_implementers": ["ivan", "jane"], "prodgate_supervisor": "sam", "prodgate_ledger": str(self.ledger),
-            "awx_user_name": "ivan",
+            "prodgate_implementers": ["ivan", "jane"], "prodgate_supervisor": "sam",
         }
         variables.update(overrides)
         variables = {k: v for k, v in variables.items() if v is not None}
         vars_file = self.tmp / "vars.json"
         vars_file.write_text(json.dumps(variables))
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-                   ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+                   ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PATH=f"{VENV_BIN}:{os.environ['PATH']}",
+                   PRODGATE_CONTROLLER_CONFIG=str(self.controller))
+        env.update(env_extra or {})
         proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), "-e", f"@{vars_file}", str(playbook), *extra_args],
                               capture_output=True, text=True, env=env, cwd=str(REPO), check=False, timeout=300)
         return proc.returncode, proc.stdout + proc.stderr
 
-    def refused(self, message, **kwargs):
+    def refused(self, message, prefix="approval gate refused the change", **kwargs):
         code, out = self.run(**kwargs)
         assert code != 0, out
-        assert "approval gate refused the change" in out, out
+        assert prefix in out, out
         assert message in out, out
         assert "PAST-THE-GATE" not in out, out
         return out
@@ -132,12 +143,9 @@ def test_implementer_who_is_also_an_approver(gate):
     gate.refused("separation of duties: dual is an implementer and also an approver", envelopes=envs, prodgate_implementers=["ivan", "dual"])
 
 
-def test_launcher_not_an_implementer(gate):
-    gate.refused("launcher sam is not one of the implementers [ivan, jane]", awx_user_name="sam")
-
-
-def test_local_user_is_the_launcher_without_awx(gate):
-    gate.refused(f"launcher {getpass.getuser()} is not one of the implementers [ivan, jane]", awx_user_name=None)
+def test_launcher_not_an_implementer(tmp_path):
+    gate = Gate(tmp_path, launcher="sam")
+    gate.refused(f"launcher {real_user()} is not one of the implementers [ivan, jane]")
 
 
 def test_replay_of_a_completed_change(gate):
@@ -166,6 +174,9 @@ def test_check_mode_decides_without_consuming(gate):
     evidence = gate.world.write_evidence(gate.world.evidence(), name="evidence-check")
     code, out = gate.run(evidence=evidence, extra_args=["--check"])
     assert code == 0 and "consumed=False" in out, out
+    with gate.ledger_view() as ledger:  # the rehearsal is on record, and consumed nothing
+        decisions = [json.loads(b) for dummy, b in ledger.store.bodies(like='%"kind":"gate_decision"%')]
+        assert [d["rehearsal"] for d in decisions] == [True] and ledger.nonces_of("CHG-1001") == []
     code, out = gate.run(evidence=evidence)
     assert code == 0 and "PAST-THE-GATE app2" in out, out
 
@@ -201,13 +212,13 @@ def test_trial_run_passes_twice_without_consuming_then_the_formal_go_live_consum
         assert ("approved for the trial_run stage: signed plan_submission, coo_approval, internal_review, implementer_ack, "
                 "supervisor_ack (7 approvals, not consumed); to sign after it: trial_run (it_pm, business_owner), then go_live "
                 "(business_owner, risk_compliance, coo, president_office)") in out
-        with Ledger(gate.ledger) as ledger:
+        with gate.ledger_view() as ledger:
             assert ledger.nonces_of("CHG-1001") == [] and not ledger.is_completed("CHG-1001")
     code, out = first_go_live(gate, "auto", evidence=formal)
     assert code == 0, out
     assert "PAST-THE-GATE app2 performed=go_live checked=plan_submission,coo_approval,internal_review,trial_run,go_live," in out
     assert "pending= consumed=True" in out
-    with Ledger(gate.ledger) as ledger:
+    with gate.ledger_view() as ledger:
         assert len(ledger.nonces_of("CHG-1001")) == len(full) and ledger.is_completed("CHG-1001")
     refused_at(gate, "trial_run", "change CHG-1001 already completed at", evidence=trial)
 
@@ -239,7 +250,7 @@ def test_formal_go_live_refused_without_the_trial_run_summary(gate):
     envs = gate.world.evidence(binding=gate.world.binding(change_type="initial_go_live"), without=("trial_run",))
     out = refused_at(gate, "all", "stage trial_run: approval for role it_pm is missing: need 1 of [paula]", envelopes=envs)
     assert "stage trial_run: approval for role business_owner is missing" in out
-    with Ledger(gate.ledger) as ledger:
+    with gate.ledger_view() as ledger:
         assert ledger.nonces_of("CHG-1001") == []
 
 
@@ -251,7 +262,7 @@ def test_go_live_playbook_decides_the_stage_through_the_gate_only():
     assert gates[0]["prodgate.deploy.approval_gate"]["stage"] == "auto" and gates[0]["register"] == "go_live_gate"
     text = GO_LIVE.read_text()
     assert "evidence', 'verify" not in text and "ansible.builtin.command" not in yaml.safe_dump(tasks)
-    assert "go_live_gate.performed_stage | default('') == 'go_live'" in text  # change_complete after the formal go-live only
+    assert "when: go_live_gate.performed_stage == 'go_live'" in text  # change_complete after the formal go-live only
 
 
 @pytest.mark.parametrize("book", ["go_live.yml", "upgrade.yml", "rollback.yml"])
@@ -261,3 +272,51 @@ def test_change_window_is_checked_before_the_gate_consumes_the_approvals(book):
     modules = [next((k for k in t if k.startswith("prodgate.deploy.")), None) for t in gate_play["tasks"]]
     assert "prodgate.deploy.change_window" in modules and "prodgate.deploy.approval_gate" in modules, modules
     assert modules.index("prodgate.deploy.change_window") < modules.index("prodgate.deploy.approval_gate"), modules
+
+
+# ---- issue 11: the reproductions at the playbook level (docs/approvals.md#threat-model) ----------
+
+def test_r1_run_variables_cannot_replace_the_root_and_the_policy(gate, tmp_path):
+    """Reproduction R1: an attacker's own root and policy, with approvals signed by keys they made."""
+    attacker = World(tmp_path / "attacker")
+    evidence = attacker.write_evidence(attacker.evidence(), name="forged")
+    gate.refused("run variable prodgate_policy is not accepted", evidence=evidence,
+                 prodgate_policy=attacker.policy_path, prodgate_policy_root=attacker.write_root())
+    gate.refused("run variable prodgate_policy_root is not accepted", evidence=evidence,
+                 prodgate_policy_root=attacker.write_root())
+
+
+def test_r3_delivery_gates_false_is_refused(gate):
+    """Reproduction R3: no variable switches the gate off."""
+    gate.refused("run variable delivery_gates is not accepted: there is no switch", delivery_gates=False)
+
+
+def test_r4_a_fresh_ledger_or_home_does_not_bring_approvals_back(gate, tmp_path):
+    """Reproduction R4: consumed approvals stay consumed whatever file or home the run picks."""
+    evidence = gate.world.write_evidence(gate.world.evidence(), name="evidence-r4")
+    code, out = gate.run(evidence=evidence)
+    assert code == 0, out
+    gate.refused("run variable prodgate_ledger is not accepted", evidence=evidence, prodgate_ledger=str(tmp_path / "new.sqlite"))
+    gate.refused("replay refused", evidence=evidence, env_extra={"HOME": str(tmp_path / "fresh-home"),
+                                                                 "XDG_STATE_HOME": str(tmp_path / "fresh-state")})
+
+
+def test_r6_check_mode_on_the_gate_task_alone_is_refused(gate):
+    """Reproduction R6: the gate in check mode while the next tasks run for real."""
+    PLAYBOOK_R6 = REPO / "tests" / "integration" / "playbooks" / "approval_gate_check_task.yml"  # noqa: N806
+    out = gate.refused("check_mode on this task alone is refused", playbook=PLAYBOOK_R6)
+    assert "PAST-THE-GATE" not in out
+
+
+def test_r7_user_and_logname_do_not_make_the_launcher(tmp_path):
+    """Reproduction R7: USER=ivan does not pass the "launcher must be an implementer" rule."""
+    gate = Gate(tmp_path, launcher="sam")
+    gate.refused(f"launcher {real_user()} is not one of the implementers [ivan, jane]",
+                 env_extra={"USER": "ivan", "LOGNAME": "ivan"})
+    gate.refused("awx_user_name (ivan) is not accepted on this controller", awx_user_name="ivan")
+
+
+def test_r10_implementers_given_as_one_string_are_two_people(gate):
+    """Reproduction R10 (one change model): "ivan,jane" is two implementers for the gate as for the register."""
+    code, out = gate.run(prodgate_implementers="ivan,jane")
+    assert code == 0 and "PAST-THE-GATE app2" in out, out

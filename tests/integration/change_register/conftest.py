@@ -14,6 +14,7 @@ import tempfile
 import uuid
 
 import pytest
+import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.path.join(REPO, ".venv", "bin")
@@ -95,6 +96,32 @@ def register_url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
+def _world_module():
+    """tests/approval_world.py, loaded by path (tests/integration has a lab world of the same name)."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    name = "prodgate_tests_approval_world"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tests", "approval_world.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _controller(base):
+    """A controller.yml for the register tests: the register settings come from the environment below
+    (settings_from_environment, as in an AWX execution environment), and a signed policy, pinned to its
+    governance root, names `staging` as a non-production environment (issue 11)."""
+    os.makedirs(base, exist_ok=True)
+    world = _world_module().World(os.path.join(str(base), "policy-world"))
+    path = os.path.join(str(base), "controller.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"policy": world.policy_path, "policy_root": world.write_root(), "settings_from_environment": True,
+                        "awx": False}, handle)
+    return path
+
+
 def _reg_env(base):
     env = dict(os.environ)
     for k in list(env):
@@ -111,6 +138,7 @@ def _reg_env(base):
         "PRODGATE_REGISTER_SIGNING_KEY": str(base / "keys" / "signing.key"),
         "PRODGATE_REGISTER_ANCHOR": str(base / "anchor-{register_id}.json"),
         "PRODGATE_REGISTER_JOURNAL_DIR": str(base / "journal"),
+        "PRODGATE_CONTROLLER_CONFIG": _controller(base),
     })
     return env
 

@@ -1,0 +1,232 @@
+"""Issue 11: controls the launcher cannot switch off. The reproductions of the issue's list that the
+core decides; each test names the reproduction it covers (R1-R10, docs/approvals.md#threat-model).
+The playbook-level reproductions are in tests/integration/test_approval_gate.py."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
+
+from prodgate import approvals, policy as policy_mod  # noqa: E402
+from prodgate.change import build_change  # noqa: E402
+from prodgate.controller import TrustError, launcher_identity, load_settings, real_user, refuse_run_overrides  # noqa: E402
+from prodgate.errors import ApprovalError, PolicyError  # noqa: E402
+from prodgate.ledger import Ledger  # noqa: E402
+from prodgate.trust import load_trusted_policy, open_trusted, rehearsal  # noqa: E402
+
+
+def env_for(path):
+    return {"PRODGATE_CONTROLLER_CONFIG": str(path)}
+
+
+@pytest.fixture(name="world")
+def fixture_world(tmp_path):
+    return World(tmp_path)
+
+
+# ---- R1: run variables replaced the pinned governance root and the policy -------------------------
+
+@pytest.mark.parametrize("var", ["prodgate_policy", "prodgate_policy_root", "prodgate_ledger", "prodgate_register_db"])
+def test_r1_r4_run_variables_cannot_choose_trust_settings(var):
+    with pytest.raises(TrustError, match=rf"run variable {var} is not accepted: .* /etc/prodgate/controller.yml"):
+        refuse_run_overrides({var: "/home/mallory/own.yml"})
+
+
+def test_r1_an_attackers_own_root_and_policy_do_not_count(world, tmp_path):
+    """The launcher signs a policy with keys they made: the controller's pinned root refuses it."""
+    attacker = World(tmp_path / "attacker")
+    config = world.write_yaml("controller.yml", {"policy": attacker.policy_path, "policy_root": world.write_root(),
+                                                 "register": {"db": str(tmp_path / "r.db")}})
+    with pytest.raises(PolicyError, match="signatures do not verify: 0 valid governance signature"):
+        open_trusted(environment="production", environ=env_for(config))
+
+
+def test_r1_environment_variables_do_not_override_a_controller_file(world, tmp_path):
+    config = world.controller()
+    with pytest.raises(TrustError, match="environment variable PRODGATE_POLICY_ROOT is set, but .*settings_from_environment is false"):
+        load_settings(dict(env_for(config), PRODGATE_POLICY_ROOT=str(tmp_path / "own-root.yml")))
+
+
+def test_r1_env_var_no_longer_pins_the_root(world, tmp_path, monkeypatch):
+    """load_policy used to take PRODGATE_POLICY_ROOT from the environment a user sets."""
+    attacker = World(tmp_path / "attacker")
+    monkeypatch.setenv("PRODGATE_POLICY_ROOT", attacker.write_root())
+    assert policy_mod.load_policy(world.policy_path).pinned is False
+
+
+def test_controller_file_writable_by_others_is_refused(world):
+    config = world.controller()
+    os.chmod(config, 0o666)
+    with pytest.raises(TrustError, match="writable by group or others"):
+        load_settings(env_for(config))
+
+
+def test_no_controller_settings_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(TrustError, match="no trust settings: .* does not exist.*docs/approvals.md"):
+        load_settings(env_for(tmp_path / "absent.yml"))
+
+
+# ---- R2: change_window loaded the policy without the pinned root --------------------------------
+
+def test_r2_unpinned_policy_is_refused_in_production_not_warned(world):
+    config = world.controller(pinned=False)
+    with pytest.raises(PolicyError, match="not pinned to a governance root, which environment production refuses"):
+        open_trusted(environment="production", environ=env_for(config))
+    with open_trusted(environment="staging", environ=env_for(config)) as trusted:
+        assert trusted.warnings and "allowed only outside production" in trusted.warnings[0]
+
+
+# ---- R3: delivery_gates=false switched the gates off ------------------------------------------------
+
+def test_r3_no_bypass_switch_is_accepted():
+    with pytest.raises(TrustError, match="run variable delivery_gates is not accepted: there is no switch"):
+        refuse_run_overrides({"delivery_gates": False})
+
+
+def test_r3_no_shipped_playbook_or_role_has_a_bypass_switch():
+    repo = Path(__file__).resolve().parents[4]
+    hits = [str(p) for d in ("playbooks", "roles") for p in (repo / d).rglob("*.yml") if "delivery_gates" in p.read_text()]
+    assert hits == []
+
+
+# ---- R4: a fresh ledger file (or home directory) let consumed approvals pass again --------------
+
+def test_r4_the_ledger_is_the_register_named_by_the_controller(world, tmp_path, monkeypatch):
+    config = world.controller(register_db=str(tmp_path / "shared" / "register.db"))
+    envs = world.evidence()
+    with open_trusted(environment="production", environ=env_for(config)) as trusted:
+        approvals.run_gate(trusted.policy, envs, world.binding(), trusted.ledger)
+    monkeypatch.setenv("HOME", str(tmp_path / "fresh-home"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "fresh-state"))
+    with open_trusted(environment="production", environ=env_for(config)) as trusted:
+        with pytest.raises(approvals.GateRefused, match="replay refused"):
+            approvals.run_gate(trusted.policy, envs, world.binding(), trusted.ledger)
+
+
+def test_r4_awx_refuses_a_register_that_dies_with_the_job(tmp_path):
+    with pytest.raises(ApprovalError, match="AWX job and the change register .* local SQLite file, which dies with the job"):
+        Ledger.open(str(tmp_path / "register.db"), awx=True)
+
+
+def test_consumption_and_the_decision_are_one_transaction(world, tmp_path):
+    config = world.controller()
+    with open_trusted(environment="production", environ=env_for(config)) as trusted:
+        decision = approvals.run_gate(trusted.policy, world.evidence(), world.binding(), trusted.ledger, job_id="7")
+        rows = list(trusted.ledger.store.bodies(like='%"kind":"gate_decision"%'))
+    assert decision["consumed"] and len(rows) == 1
+    body = yaml.safe_load(rows[0][1])
+    assert body["change_id"] == "CHG-1001" and body["job_id"] == "7" and body["consumed"] is True
+    assert sorted(a["nonce"] for a in body["approvals"]) == sorted(a["nonce"] for a in decision["approvals"])
+
+
+# ---- R5: superseded policy, revoked governance key, duplicate key ---------------------------------
+
+def test_r5_an_older_policy_version_is_refused_with_both_versions(world, tmp_path):
+    config = world.controller()
+    v1 = Path(world.policy_path).read_text()
+    world.doc["version"] = 2
+    world.sign_policy()
+    with open_trusted(environment="production", environ=env_for(config)):
+        pass
+    Path(world.policy_path).write_text(v1)
+    with pytest.raises(PolicyError, match="is version 1, older than version 2 already accepted"):
+        open_trusted(environment="production", environ=env_for(config))
+
+
+def test_r5_a_revoked_governance_key_does_not_count(world, tmp_path):
+    gov = [dict(k) for k in world.doc["governance"]["keys"]]
+    gov[0]["revoked"] = True
+    root = world.write_root(keys=gov, threshold=2)
+    config = world.write_yaml("controller-revoked.yml", {"policy": world.policy_path, "policy_root": root,
+                                                         "register": {"db": str(tmp_path / "r.db")}})
+    # the policy is signed by gov1 (revoked) and gov2: one valid signature, threshold 2
+    with pytest.raises(PolicyError, match="1 valid governance signature"):
+        open_trusted(environment="production", environ=env_for(config))
+
+
+def test_r5_a_key_listed_twice_for_one_person_is_a_schema_error(world):
+    ivan = next(p for p in world.doc["people"] if p["id"] == "ivan")
+    ivan["keys"] = [dict(ivan["keys"][0], revoked=True), dict(ivan["keys"][0])]
+    problems = policy_mod.validate_document(world.doc)
+    assert any("the same key is listed twice for ivan" in p for p in problems), problems
+
+
+def test_r5_unknown_fields_in_key_entries_are_schema_errors(world):
+    world.doc["governance"]["keys"][0]["revokd"] = True
+    rex = next(p for p in world.doc["people"] if p["id"] == "ivan")
+    rex["keys"][0]["revoke"] = True
+    problems = " | ".join(policy_mod.validate_document(world.doc))
+    assert "governance.keys[0]: unknown field(s) ['revokd']" in problems and "unknown field(s) ['revoke']" in problems
+
+
+# ---- R6: check_mode on the gate task alone ---------------------------------------------------------
+
+def test_r6_check_mode_on_the_gate_alone_is_refused():
+    with pytest.raises(TrustError, match="check_mode on this task alone is refused"):
+        rehearsal(task_check_mode=True, run_check_mode=False)
+    with pytest.raises(TrustError, match="inside a --check rehearsal is refused"):
+        rehearsal(task_check_mode=False, run_check_mode=True)
+    assert rehearsal(True, True) is True and rehearsal(False, False) is False
+
+
+# ---- R7: the launcher read from USER/LOGNAME ---------------------------------------------------------
+
+def test_r7_the_launcher_is_the_real_uid_not_user(world, monkeypatch):
+    settings = load_settings(env_for(world.controller()))
+    monkeypatch.setenv("USER", "ivan")
+    monkeypatch.setenv("LOGNAME", "ivan")
+    assert launcher_identity(settings, {}, environ={"USER": "ivan"}) == (real_user(), "uid")
+
+
+def test_r7_awx_user_name_outside_awx_is_refused(world):
+    settings = load_settings(env_for(world.controller()))
+    with pytest.raises(TrustError, match="awx_user_name .* not accepted on this controller: it is not an AWX"):
+        launcher_identity(settings, {"awx_user_name": "ivan"})
+
+
+def test_awx_user_is_the_launcher_in_an_awx_execution_environment(world):
+    config = world.controller(awx=True, settings_from_environment=True)
+    settings = load_settings(dict(env_for(config), JOB_ID="42"))
+    assert launcher_identity(settings, {"awx_user_name": "ivan", "awx_job_id": 42}, environ={"JOB_ID": "42"}) == ("ivan", "awx")
+    with pytest.raises(TrustError, match="does not match the job environment's JOB_ID"):
+        launcher_identity(settings, {"awx_user_name": "ivan", "awx_job_id": 41}, environ={"JOB_ID": "42"})
+
+
+# ---- R8: Art. 27 floor, test clock per environment ----------------------------------------------------
+
+def test_r8_a_policy_cannot_lower_the_two_implementers_of_art_27(tmp_path):
+    world = World(tmp_path, overrides={"roles": {"it_ops": {"threshold": 1}}})
+    envs = world.evidence(replace={("implementer_ack", "it_ops"): ["ivan"]})
+    report = approvals.verify_evidence(world.policy(), envs, world.binding(implementers=["ivan"]))
+    assert any("Art. 27: a production change needs 2 distinct implementers, it has 1 (ivan)" in p for p in report.problems)
+
+
+def test_r8_a_test_clock_is_per_environment_and_never_production(world):
+    settings = load_settings(env_for(world.controller(test_clock_environments=["staging"])))
+    assert settings.test_clock_allowed("staging") and not settings.test_clock_allowed("production")
+    assert not settings.test_clock_allowed("staging", production=True) and not settings.test_clock_allowed("uat")
+    with pytest.raises(TrustError, match="a test clock is never allowed in production"):
+        load_settings(env_for(world.controller(test_clock_environments=["production"], name="c2.yml")))
+
+
+# ---- R10: one change model --------------------------------------------------------------------------
+
+def test_r10_implementers_as_a_string_are_the_same_people_everywhere():
+    change = build_change(run_vars={"prodgate_implementers": "alice, bob"})
+    assert change.implementers == ["alice", "bob"] and change.register_fields()["implementers"] == ["alice", "bob"]
+
+
+def test_r10_the_window_and_the_gate_cover_the_plays_hosts_not_the_batch():
+    change = build_change(run_vars={"ansible_play_hosts_all": ["app1", "app2"], "ansible_play_batch": ["app1"]})
+    assert change.targets == ["app1", "app2"]
+
+
+def test_trusted_policy_records_the_version_seen(world, tmp_path):
+    settings = load_settings(env_for(world.controller()))
+    with Ledger.open(settings.register_db) as ledger:
+        policy, warnings = load_trusted_policy(settings, ledger, environment="production")
+        assert warnings == [] and ledger.highest_policy_version(policy.root_id) == 1
