@@ -255,3 +255,40 @@ def verify_bundle(path):
     if extra:
         raise ReleaseError(f"bundle {path}: {', '.join(extra)} not listed in {MANIFEST}; the bundle was altered after it was built")
     return manifest
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def summary(path, manifest):
+    """What a verified bundle holds, as the CLI prints it and the release_verify plugin returns it."""
+    return {
+        "ok": True,
+        "bundle": path,
+        "sha256": bundle_digest(path),
+        "system": manifest["system"],
+        "version": manifest["version"],
+        "artifacts": len(manifest["artifacts"]),
+        "data_scripts": [e["path"] for e in manifest["data_scripts"]],
+        "migrations": [e["path"] for e in manifest["migrations"]],
+        "parameters": {p["name"]: p["risk"] for p in manifest["parameters"]},
+        "documents": sorted(manifest["documents"]),
+        "rollback_plan": manifest["rollback_plan"]["path"],
+        "manifest": manifest,
+    }
+
+
+def verify_approved(path, approved_sha256):
+    """Verify the bundle at ``path`` and that it is the one approved (Art. 8: the approvals sign
+    ``approved_sha256``); return its :func:`summary`, or raise ReleaseError naming what is wrong."""
+    approved = str(approved_sha256 or "").strip().lower()
+    if not _SHA256.match(approved):
+        raise ReleaseError(f"the approved digest {approved_sha256!r} is not a sha256 (64 hexadecimal digits): "
+                           "give the digest the approvals sign, as `prodgate release build` printed it")
+    manifest = verify_bundle(path)  # first: a bundle altered inside names the file that changed
+    found = summary(path, manifest)
+    if found["sha256"] != approved:
+        raise ReleaseError(f"bundle {path} ({manifest['system']} {manifest['version']}) is not the approved release: "
+                           f"its sha256 is {found['sha256']}, the approvals sign {approved}; "
+                           "deliver the approved bundle, or have this one approved")
+    return found

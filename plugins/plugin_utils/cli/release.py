@@ -20,20 +20,7 @@ def register(subparsers):
 
 
 def _summary(path, manifest):
-    return {
-        "ok": True,
-        "bundle": path,
-        "sha256": release.bundle_digest(path),
-        "system": manifest["system"],
-        "version": manifest["version"],
-        "artifacts": len(manifest["artifacts"]),
-        "data_scripts": [e["path"] for e in manifest["data_scripts"]],
-        "migrations": [e["path"] for e in manifest["migrations"]],
-        "parameters": {p["name"]: p["risk"] for p in manifest["parameters"]},
-        "documents": sorted(manifest["documents"]),
-        "rollback_plan": manifest["rollback_plan"]["path"],
-        "manifest": manifest,
-    }
+    return release.summary(path, manifest)
 
 
 def _text(verb, data):
