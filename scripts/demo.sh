@@ -94,7 +94,7 @@ step "prepare the environment ($PREP, playbooks/prepare_environment.yml: hardwar
 if [[ "${DEMO_SKIP_PREPARE:-0}" == 1 ]]; then
   say "skipped (DEMO_SKIP_PREPARE=1)"
 else
-  change_file "$PREP" environment lab-estate
+  change_file "$PREP" environment online_acceptance
   sign "$PREP"
   say "signed: plan (henry), change approval (henry), implementers (ivan, jane), supervisor (sam)"
   if playbook 03-prepare playbooks/prepare_environment.yml "$PREP"; then

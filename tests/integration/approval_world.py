@@ -89,12 +89,14 @@ SYSTEMS = [
     # COO approval -> go-live (chapter 6: the trial run only applies to a first go-live).
     {"id": "sampleapp", "name": "Lab sample application", "category": "public_services", "type": "product",
      "owner_department": "it", "environments": ["production", "staging"]},
-    # The replicated PostgreSQL pair (Art. 31): switch-over, failover, standby rejoin, restore drill.
-    {"id": "lab-database", "name": "Lab database primary and standby", "category": "it_infrastructure",
+    # The lab estate's system (the inventory's prodgate_system): environment preparation (Art. 5-9),
+    # hygiene remediation (Art. 26) and its replicated database (Art. 31: switch-over, failover,
+    # standby rejoin). Art. 20: customer_service covers online acceptance.
+    {"id": "online_acceptance", "name": "Online acceptance (lab)", "category": "customer_service", "type": "product",
+     "owner_department": "operations", "environments": ["production", "staging"]},
+    # The backup host's system (inventory group backup_servers): the restore drill (Art. 22(2), 31).
+    {"id": "infrastructure_backup", "name": "Backup infrastructure (lab)", "category": "it_infrastructure",
      "type": "product", "owner_department": "it", "environments": ["production", "staging"]},
-    # The estate as a whole: environment preparation (Art. 5-9) and hygiene remediation (Art. 26).
-    {"id": "lab-estate", "name": "Lab production estate", "category": "it_infrastructure", "type": "product",
-     "owner_department": "it", "environments": ["production", "staging"]},
 ]
 LAB_HOSTS = ["lb1", "app1", "app2", "db1", "db2", "backup1"]
 BREAK_GLASS_SECTION = {"roles_retrospective": ["it_head", "coo"], "deadline_working_days": 2}

@@ -119,7 +119,7 @@ def _prepare_db(world, env, stamp):
     if _podman("db1", "pg_isready", "-q").returncode == 0:
         return
     change = f"T-{stamp}-PREP"
-    vars_file = world.change(change, "environment", "lab-estate", targets=["db1"])
+    vars_file = world.change(change, "environment", "online_acceptance", targets=["db1"])
     world.sign(change)
     rc, out = _run([str(BIN / "ansible-playbook"), "playbooks/prepare_environment.yml", "--limit", "db1",
                     "-e", f"@{vars_file}"], env, timeout=1200)
