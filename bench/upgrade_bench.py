@@ -9,8 +9,10 @@
 3. attempts the broken 1.2.0 while the nodes are polled directly (lab addresses, /version every
    50 ms) and prints the time from the failed health check (its outcome in the change register)
    to every node serving 1.1.0 again (target <= 15 s).
-The gates are switched off (delivery_gates=false): this measures the delivery mechanics; the
-register is on. Network: 127.0.0.1 and the lab containers only. Results go to bench/results/.
+The playbooks run gated exactly as in production (issue 11: there is no switch that turns the gates
+off): tests/integration/approval_world.py provides test keys, a signed lab policy, the controller
+trust settings and the signed approvals of each change; the register is on. Network: 127.0.0.1 and
+the lab containers only. Results go to bench/results/.
 """
 import argparse
 import datetime
@@ -29,15 +31,10 @@ NODES = {"app1": "10.89.77.11", "app2": "10.89.77.12"}
 HOSTS = "lb1,app1,app2,db1"
 
 
-def env_for(work):
-    env = dict(os.environ)
-    env.update({"PATH": f"{BIN}:{env.get('PATH', '')}", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-                "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CALLBACKS_ENABLED": "prodgate.deploy.change_register",
-                "PRODGATE_REGISTER_DB": str(work / "register.db"),
-                "PRODGATE_REGISTER_SIGNING_KEY": str(work / "register-signing.key"),
-                "PRODGATE_REGISTER_JOURNAL_DIR": str(work / "journal")})
-    return env
+def world_for(work):
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    from approval_world import LabWorld  # pylint: disable=import-outside-toplevel,import-error
+    return LabWorld(work / "world")
 
 
 def run(cmd, env, log, check=True):
@@ -48,11 +45,12 @@ def run(cmd, env, log, check=True):
     return proc.returncode
 
 
-def play(book, change, bundle, sha, env, log, check=True):
-    return run([BIN / "ansible-playbook", book, "--limit", HOSTS, "-e", "delivery_gates=false",
-                "-e", f"prodgate_change_id={change}", "-e", "prodgate_change_type=version_update",
-                "-e", "prodgate_system=sampleapp", "-e", "prodgate_environment=lab",
-                "-e", f"delivery_bundle={bundle}", "-e", f"delivery_bundle_sha256={sha}"], env, log, check)
+def play(world, book, change, change_type, version, bundle, sha, log, check=True):  # pylint: disable=too-many-arguments
+    """A gated run of ``book`` for a new change of sampleapp, its approvals signed first."""
+    vars_file = world.change(change, change_type, "sampleapp", version=version, artifacts=[sha], targets=HOSTS.split(","),
+                             extra_vars={"delivery_bundle": str(bundle), "delivery_bundle_sha256": sha})
+    world.sign(change)
+    return run([BIN / "ansible-playbook", book, "--limit", HOSTS, "-e", f"@{vars_file}"], world.env(), log, check)
 
 
 def with_load(work, name, action):
@@ -90,8 +88,8 @@ class Poller(threading.Thread):
 
 
 def failed_health_time(change, env):
-    out = subprocess.run([BIN / "prodgate", "register", "changes", "--change", change, "--status", "failed", "--json"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([BIN / "prodgate", "register", "changes", "--change", change, "--status", "failed", "--json",
+                          "--limit", "0"], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
     rows = json.loads(out)
     rows = rows.get("changes", rows) if isinstance(rows, dict) else rows
     times = [r for r in rows if "health" in str(r.get("task", "")).lower()]
@@ -108,20 +106,23 @@ def main(argv=None):
     stamp = time.strftime("%Y%m%d%H%M%S")
     work = ROOT / ".cache" / "bench-upgrade" / stamp
     work.mkdir(parents=True)
-    env = env_for(work)
-    run([BIN / "ansible-playbook", "playbooks/lab.yml", "-e", "lab_state=started", "--limit", HOSTS], env, work / "lab.log")
+    world = world_for(work)
+    env = world.env()
+    lab_env = world.env(callback=False)   # the lab's own plays are not production changes
+    run([BIN / "ansible-playbook", "playbooks/lab.yml", "-e", "lab_state=started", "--limit", HOSTS], lab_env, work / "lab.log")
     built = {}
     for line in subprocess.run([sys.executable, str(ROOT / "tests/fixtures/sampleapp/build_bundles.py"), str(work / "bundles")],
                                capture_output=True, text=True, check=True, env=env).stdout.splitlines():
         item = json.loads(line)
         built[item["version"]] = (item["path"], item["sha256"])
-    run([BIN / "ansible-playbook", "playbooks/demo.yml", "--tags", "demo_reset", "--limit", HOSTS], env, work / "reset.log")
-    play("playbooks/go_live.yml", f"BENCH-{stamp}-GL", *built["1.0.0"], env, work / "golive.log")
+    run([BIN / "ansible-playbook", "playbooks/demo.yml", "--tags", "demo_reset", "--limit", HOSTS], lab_env, work / "reset.log")
+    play(world, "playbooks/go_live.yml", f"BENCH-{stamp}-GL", "initial_go_live", "1.0.0", *built["1.0.0"], work / "golive.log")
     print("go-live 1.0.0 done; rolling upgrade 1.0.0 -> 1.1.0 under load ...", flush=True)
     start = time.monotonic()
 
     def upgrade_110():
-        return play("playbooks/upgrade.yml", f"BENCH-{stamp}-UP110", *built["1.1.0"], env, work / "up110.log")
+        return play(world, "playbooks/upgrade.yml", f"BENCH-{stamp}-UP110", "version_update", "1.1.0", *built["1.1.0"],
+                    work / "up110.log")
 
     dummy, load = with_load(work, "up110", upgrade_110)
     upgrade_s = time.monotonic() - start
@@ -129,8 +130,8 @@ def main(argv=None):
     poller = Poller()
     poller.start()
     change = f"BENCH-{stamp}-UP120"
-    rc, load120 = with_load(work, "up120", lambda: play("playbooks/upgrade.yml", change, *built["1.2.0"], env,
-                                                        work / "up120.log", check=False))
+    rc, load120 = with_load(work, "up120", lambda: play(world, "playbooks/upgrade.yml", change, "version_update", "1.2.0",
+                                                        *built["1.2.0"], work / "up120.log", check=False))
     time.sleep(0.5)
     poller.stop.set()
     poller.join()
