@@ -8,7 +8,9 @@ Policy sections read here (they pass through ``Policy.raw`` untouched):
   selectors (``systems``, ``categories``, ``environments``, ``change_types``, ``exclude``).
 * ``calendar``: ``timezone`` (default Asia/Shanghai), ``trading_sessions`` (default
   09:15-11:30 and 13:00-15:00, the opening call auction included), ``exchange`` (XSHG),
-  ``year_end_close`` span, ``allow_test_clock``.
+  ``year_end_close`` span, ``allow_test_clock``, ``packs`` (signed calendar packs, see
+  calendar_pack.py) and ``data_warning_days`` (warn when the calendar data ends within that many
+  days of the change; default 60).
 * ``lead_time_working_days``: Art. 17's three working days (default 3).
 
 Semantics (Argo CD's sync windows, tightened; see docs/freeze-windows.md): every window is the
