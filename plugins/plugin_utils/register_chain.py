@@ -104,10 +104,12 @@ def checkpoint_message(register_id, count, head):
     return f"{CHECKPOINT_ORIGIN}/{register_id}\n{count}\n{head}\n".encode("ascii")
 
 
-def make_checkpoint(private_key, register_id, count, head, run_id=None, ts=None):
+def make_checkpoint(private_key, register_id, count, head, run_id=None, ts=None, open_runs=None):
+    """A signed checkpoint. ``open_runs`` (runs still open at it) is covered by the next checkpoint's
+    signature through the chain; the pre-flight uses it to accept a concurrent run's later entries."""
     pub = public_key_b64(private_key)
     sig = private_key.sign(checkpoint_message(register_id, count, head))
-    return {
+    cp = {
         "kind": "checkpoint",
         "run": run_id,
         "ts": ts or utc_now(),
@@ -118,6 +120,9 @@ def make_checkpoint(private_key, register_id, count, head, run_id=None, ts=None)
         "public_key": pub,
         "signature": base64.b64encode(sig).decode("ascii"),
     }
+    if open_runs is not None:
+        cp["open_runs"] = list(open_runs)
+    return cp
 
 
 def signature_ok(cp):
@@ -238,9 +243,12 @@ def verify_entries(rows, register_id, trusted_keys=None, anchors=(), lookup=None
             continue
         a_seq = anchor.get("seq")
         if anchor.get("register_id") != register_id:
-            add("anchor_mismatch", a_seq, f"anchor {anchor_name} belongs to register {anchor.get('register_id')}, not {register_id}")
+            add("anchor_mismatch", a_seq, f"{anchor_name} belongs to register {anchor.get('register_id')}, not {register_id}")
         elif not signature_ok(anchor):
-            add("bad_signature", a_seq, f"anchor {anchor_name} has a bad signature")
+            add("bad_signature", a_seq, f"{anchor_name} has a bad signature")
+        elif trusted_keys is not None and anchor.get("key_id") not in trusted_keys:
+            add("untrusted_key", a_seq, f"the checkpoint in {anchor_name} is signed by key {anchor.get('key_id')}, "
+                                        "which is not trusted")
         elif a_seq is None or a_seq > head_seq:
             add("truncated", head_seq + 1, f"tail truncated: the signed checkpoint in {anchor_name} is entry {a_seq} "
                                            f"(covering {anchor.get('count')} entries) but the register ends at entry {head_seq}")

@@ -17,10 +17,17 @@ from .register_chain import (GENESIS, entry_hash, generate_key, load_key, make_c
                              signature_ok, verify_entries, write_anchor, utc_now)
 from .register_record import canonical_json
 from .register_store import open_store, redact_url, wrap_db_errors
+from .register_witness import default_witness, latest_witnessed, parse_witnesses, read_witness, witness_checkpoint
 
 DEFAULT_KEY = "~/.prodgate/register/signing.key"
 DEFAULT_ANCHOR = "~/.prodgate/register/anchor-{register_id}.json"
 DEFAULT_JOURNAL_DIR = "~/.prodgate/register/journal"
+WITNESS_ENV = "PRODGATE_REGISTER_WITNESS"
+
+
+def witness_spec(anchor_template=DEFAULT_ANCHOR):
+    """The configured witnesses (``$PRODGATE_REGISTER_WITNESS``), or a file next to the anchor."""
+    return os.environ.get(WITNESS_ENV) or default_witness(anchor_template or DEFAULT_ANCHOR)
 
 
 def expand(path):
@@ -32,11 +39,37 @@ def anchor_path(template, register_id):
     return expand(template.replace("{register_id}", register_id)) if template else None
 
 
-def tail_check(store, anchor_path=None, trusted_keys=None):
-    """Verify the last checkpointed run and everything after it, and the anchor.
+def _runs_opened_and_closed(body_text):
+    """(run_open run id or None, run_close run id or None) of an entry, parsing only those two kinds."""
+    if '"kind":"run_open"' in body_text:
+        return json.loads(body_text).get("run"), None
+    if '"kind":"run_close"' in body_text:
+        return None, json.loads(body_text).get("run")
+    return None, None
+
+
+def open_runs_after(base, rows):
+    """Runs still open after ``rows``, starting from the open runs ``base`` (a list of run ids)."""
+    open_runs = list(base or [])
+    for row in rows:
+        opened, closed = _runs_opened_and_closed(row[3])
+        if opened and opened not in open_runs:
+            open_runs.append(opened)
+        if closed and closed in open_runs:
+            open_runs.remove(closed)
+    return open_runs
+
+
+def tail_check(store, anchor_path=None, trusted_keys=None, witnesses=()):
+    """Verify the last checkpointed run and everything after it, against the anchor and the witnesses.
 
     This is the bounded check run before every playbook: from the checkpoint before the last one
     (so the whole last run is re-hashed) to the head. ``verify_register`` checks everything.
+
+    The unsigned tail after the last checkpoint is accepted only entry by entry as part of a run
+    that was open when that checkpoint was signed (a concurrent run) or opened after it: an entry
+    forged after the last checkpoint for a finished run, or for no run, is refused here before the
+    next checkpoint would sign it (issue 13).
     """
     register_id = store.register_id()
     cps = [r for r in store.last_checkpoint_rows(2) if json.loads(r[3]).get("kind") == "checkpoint"]
@@ -59,24 +92,66 @@ def tail_check(store, anchor_path=None, trusted_keys=None):
             problems.append(f"checkpoint entry {cp[0]} does not match the chain or its signature is bad")
         elif trusted_keys is not None and body.get("key_id") not in trusted_keys:
             problems.append(f"checkpoint entry {cp[0]} is signed by untrusted key {body.get('key_id')}")
-    anchor = read_anchor(anchor_path) if anchor_path else None
+    if cps and not problems:
+        problems += _unsigned_tail_problems(cps, rows)
     head_seq = store.head()[0]
+    sources = []
+    anchor = read_anchor(anchor_path) if anchor_path else None
     if anchor and anchor.get("register_id") == register_id:
-        a_seq = anchor.get("seq") or 0
+        sources.append((f"anchor {anchor_path}", anchor))
+    sources += latest_witnessed(witnesses)
+    if cps and not sources:
+        problems.append(f"the register has signed checkpoints but no anchor ({anchor_path}) and no witness holds one: "
+                        "the anchor was deleted, so a truncated register could not be told from a whole one; restore "
+                        "the anchor or the witness from its copy")
+    for name, source in sources:
+        a_seq = source.get("seq") or 0
         if a_seq > head_seq:
-            problems.append(f"tail truncated: the anchor {anchor_path} holds checkpoint {a_seq}, the register ends at {head_seq}")
-        else:
-            row = store.row(a_seq)
-            if row is None or json.loads(row[3]).get("signature") != anchor.get("signature"):
-                problems.append(f"the checkpoint in anchor {anchor_path} (entry {a_seq}) is not in the register")
+            problems.append(f"tail truncated: the {name} holds checkpoint {a_seq}, the register ends at {head_seq}")
+            continue
+        row = store.row(a_seq)
+        if row is None or json.loads(row[3]).get("signature") != source.get("signature"):
+            problems.append(f"the checkpoint in the {name} (entry {a_seq}) is not in the register")
     return problems
 
 
-def verify_register(store, trusted_keys=None, anchor_paths=()):
+def _unsigned_tail_problems(cps, rows):
+    """Entries after the last checkpoint that belong to no run open at it or opened after it."""
+    last_seq = cps[0][0]
+    if len(cps) > 1:
+        base = json.loads(cps[1][3]).get("open_runs") or []
+        span = [r for r in rows if cps[1][0] < r[0] < last_seq]
+    else:
+        base, span = [], [r for r in rows if r[0] < last_seq]
+    allowed = set(open_runs_after(base, span))
+    for seq, _prev, _hash, body in rows:
+        if seq <= last_seq:
+            continue
+        opened, _closed = _runs_opened_and_closed(body)
+        if opened:
+            allowed.add(opened)
+            continue
+        try:
+            run = json.loads(body).get("run")
+        except ValueError:
+            run = None
+        if run not in allowed:
+            return [f"entry {seq} after the last signed checkpoint (entry {last_seq}) belongs to run {run}, which "
+                    "was neither open at that checkpoint nor opened after it: an entry was added to the register "
+                    "outside a run (forged); it would be signed by the next checkpoint"]
+    return []
+
+
+def verify_register(store, trusted_keys=None, anchor_paths=(), witnesses=()):
+    """Verify every entry, and the register against the anchors and every checkpoint of the file witnesses."""
     register_id = store.register_id()
-    anchors = [(p, read_anchor(p)) for p in anchor_paths if p]
+    anchors = [(f"anchor {p}", read_anchor(p)) for p in anchor_paths if p]
     anchors = [(p, a) for p, a in anchors if a is not None]
-    return verify_entries(store.iter_rows(), register_id, trusted_keys=trusted_keys, anchors=anchors,
+    witnessed = []
+    for kind, where in witnesses:
+        if kind == "file":
+            witnessed += [(f"witness {where} line {n}", cp) for n, cp in read_witness(where)]
+    return verify_entries(store.iter_rows(), register_id, trusted_keys=trusted_keys, anchors=anchors + witnessed,
                           lookup=store.lookup)
 
 
@@ -147,8 +222,11 @@ class RegisterWriter:
     """What the callback drives. Every public method raises RegisterError with a fix in the message."""
 
     def __init__(self, url=None, signing_key=DEFAULT_KEY, anchor=DEFAULT_ANCHOR, journal_dir=DEFAULT_JOURNAL_DIR,
-                 busy_timeout_ms=5000, durability="NORMAL", create_key=True):
+                 busy_timeout_ms=5000, durability="NORMAL", create_key=True, witness=None):
         self.url = url
+        self.witness_spec = witness or witness_spec(anchor)
+        self.protect_witness = bool(witness or os.environ.get(WITNESS_ENV))
+        self.witnesses = []
         self.signing_key = expand(signing_key)
         self.anchor = anchor
         self.journal_dir = expand(journal_dir)
@@ -184,7 +262,8 @@ class RegisterWriter:
                 pass  # another controller process created it a moment ago
         self.key = self._load_key()
         self.anchor = anchor_path(self.anchor, self.register_id)
-        problems = wrap_db_errors(tail_check)(self.store, self.anchor)
+        self.witnesses = parse_witnesses(self.witness_spec, self.register_id)
+        problems = wrap_db_errors(tail_check)(self.store, self.anchor, witnesses=self.witnesses)
         if problems:
             raise RegisterError(f"register {redact_url(self.store.url)} failed its integrity check: {problems[0]}; run "
                                 "`prodgate register verify` and investigate before any change")
@@ -223,7 +302,7 @@ class RegisterWriter:
         self.journal.write(texts)
 
     def checkpoint(self):
-        """Sign (count, head) and append the checkpoint; keep a copy in the anchor file."""
+        """Sign (count, head) and append the checkpoint; copy it to the anchor file and the witnesses."""
         if self.broken or self.key is None:
             return None
 
@@ -231,7 +310,8 @@ class RegisterWriter:
             with self.store.durable_commit():
                 rows = self.store._execute("SELECT seq, hash FROM register_entries ORDER BY seq DESC LIMIT 1")  # pylint: disable=protected-access
                 seq, head = rows[0]
-                cp = make_checkpoint(self.key, self.register_id, seq, head, run_id=self.run_id)
+                cp = make_checkpoint(self.key, self.register_id, seq, head, run_id=self.run_id,
+                                     open_runs=self._open_runs(seq))
                 text = canonical_json(cp)
                 h = entry_hash(head, text)
                 self.store._insert_many([(seq + 1, head, h, text)])  # pylint: disable=protected-access
@@ -243,7 +323,20 @@ class RegisterWriter:
             return None
         self.last_hash = h
         write_anchor(self.anchor, cp, seq)
+        if not self.witnesses:
+            self.witnesses = parse_witnesses(self.witness_spec, self.register_id)
+        problems = witness_checkpoint(self.witnesses, cp, seq, protect=self.protect_witness)
+        if problems:
+            self.broken = (f"checkpoint entry {seq} is in the register, but a witness could not keep it: "
+                           f"{problems[0]}; fix the witness before the next run")
         return seq
+
+    def _open_runs(self, upto):
+        """Runs open at entry ``upto``: those of the last checkpoint, plus opened, minus closed since."""
+        last = self.store.last_checkpoint_row()
+        base = (json.loads(last[3]).get("open_runs") or []) if last else []
+        start = last[0] + 1 if last else 1
+        return open_runs_after(base, self.store.iter_rows(start=start, end=upto))
 
     def close(self):
         if self.store is not None:

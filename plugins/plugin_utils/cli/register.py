@@ -10,8 +10,9 @@ from ..register_chain import generate_key, key_id, load_public_keys, public_key_
 from ..register_query import (RegisterView, change_form, change_line, filter_changes, form_markdown, list_runs, load,
                               show_run, system_archive, to_csv, to_markdown)
 from ..register_store import open_store, redact_url, wrap_db_errors
+from ..register_witness import append_only, parse_witnesses, read_witness
 from ..register_writer import (DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter, anchor_path, expand,
-                               import_journal, pending_journals, verify_register)
+                               import_journal, pending_journals, verify_register, witness_spec)
 
 
 def _db(args):
@@ -127,36 +128,94 @@ def _trusted(args):
     return load_public_keys(paths) if paths else None
 
 
+EXIT_TAMPERED = 1
+EXIT_UNANCHORED = 3  # the chain is intact but nothing outside the register (anchor, witness, trusted key) vouched for it
+
+
 def cmd_verify(args):
     trusted = _trusted(args)
     with _store(args) as store:
         template = os.environ.get("PRODGATE_REGISTER_ANCHOR") or DEFAULT_ANCHOR
-        anchors = list(args.anchor or []) or [anchor_path(template, store.register_id())]
+        register_id = store.register_id()
+        anchors = list(args.anchor or []) or [anchor_path(template, register_id)]
+        witnesses = parse_witnesses(",".join(args.witness) if args.witness else witness_spec(template), register_id)
         started = time.perf_counter()
-        report = wrap_db_errors(verify_register)(store, trusted_keys=trusted, anchor_paths=anchors)
+        report = wrap_db_errors(verify_register)(_TrackedStore(store, "verifying the register"), trusted_keys=trusted,
+                                                 anchor_paths=anchors, witnesses=witnesses)
         elapsed = time.perf_counter() - started
     report["seconds"] = round(elapsed, 3)
     report["entries_per_second"] = int(report["entries"] / elapsed) if elapsed > 0 else None
     report["anchors"] = [a for a in anchors if os.path.exists(a)]
     report["trusted_keys"] = sorted(trusted) if trusted else None
+    report["witnesses"] = [_witness_status(kind, where) for kind, where in witnesses]
+    witnessed = [w for w in report["witnesses"] if w.get("checkpoints")]
+    report["checked"] = {
+        "chain": True,
+        "checkpoint_signatures": report["checkpoints"],
+        "signer_pinned": bool(trusted),
+        "anchor": bool(report["anchors"]),
+        "witness": bool(witnessed),
+        "witnessed_up_to": max((w["latest_seq"] for w in witnessed), default=None),
+    }
+    missing = []
+    if not report["anchors"] and not witnessed:
+        missing.append("no anchor and no witness holds a checkpoint: a truncated or rolled-back register cannot be "
+                       "told from a whole one (restore the anchor or point --witness at the witness)")
+    if not trusted:
+        missing.append("no trusted public key: a register rewritten and re-signed with another key would verify "
+                       "(pass --trusted-key)")
+    report["unanchored"] = missing
+    report["allow_unanchored"] = bool(args.allow_unanchored)
+    if not report["ok"]:
+        code = EXIT_TAMPERED
+    elif missing and not args.allow_unanchored:
+        code = EXIT_UNANCHORED
+    else:
+        code = 0
+    report["exit_code"] = code
+    if code:
+        report["ok"] = False
 
     def text():
         lines = [f"register: {report['entries']} entries, {report['checkpoints']} signed checkpoints, head "
                  f"{report['head'][:16]}... ({report['entries_per_second']} entries/s)"]
-        if report["ok"]:
-            lines.append("verify: OK: every entry matches its hash and links to the one before; every checkpoint "
-                         "signature is valid" + ("" if trusted else " (no trusted key given: signer not pinned)"))
+        if not report["problems"]:
+            lines.append("chain: OK: every entry matches its hash and links to the one before; every checkpoint "
+                         "signature is valid" + (f"; signer pinned ({', '.join(report['trusted_keys'])})" if trusted else ""))
         else:
             lines.append(f"verify: FAILED: {report['first_problem']['message']}")
             lines += [f"  - [{p['kind']}] {p['message']}" for p in report["problems"][1:]]
+        for a in report["anchors"]:
+            lines.append(f"anchor: {a}")
+        for w in report["witnesses"]:
+            if w["kind"] == "syslog":
+                lines.append(f"witness: syslog facility {w['where']} (write-only: compare in the SIEM)")
+            else:
+                lines.append(f"witness: {w['where']}: {w['checkpoints']} checkpoint(s)"
+                             + (f", latest entry {w['latest_seq']}" if w["checkpoints"] else "")
+                             + {True: ", append-only", False: ", NOT append-only (chattr +a needs root)",
+                                None: ""}[w["append_only"]])
         if report["unsigned_tail"]:
             lines.append(f"note: the last {report['unsigned_tail']} entries are after the last signed checkpoint "
                          "(a run in progress, killed, or not yet checkpointed)")
-        if not report["anchors"]:
-            lines.append("note: no anchor file found: a truncated tail cannot be detected without one (--anchor)")
+        for m in missing:
+            lines.append(("warning (--allow-unanchored): " if args.allow_unanchored else "UNANCHORED: ") + m)
+        if code == 0:
+            lines.append("verify: OK")
+        elif code == EXIT_UNANCHORED:
+            lines.append(f"verify: UNANCHORED (exit {code}): the chain is intact but could not be checked against a "
+                         "copy outside the register; --allow-unanchored accepts that")
         return "\n".join(lines)
     emit(args, report, text)
-    return 0 if report["ok"] else 1
+    return code
+
+
+def _witness_status(kind, where):
+    if kind == "syslog":
+        return {"kind": kind, "where": where, "readable": False}
+    entries = read_witness(where)
+    return {"kind": kind, "where": where, "exists": os.path.exists(where), "checkpoints": len(entries),
+            "latest_seq": entries[-1][1].get("seq") if entries else None, "append_only": append_only(where)}
 
 
 def cmd_export(args):
@@ -266,11 +325,18 @@ def register(subparsers):
     p.add_argument("run_id", metavar="RUN", help="run id (a unique prefix is enough)")
     p.set_defaults(handler=cmd_show)
 
-    p = sub.add_parser("verify", help="recompute the chain and check signatures and anchors")
+    p = sub.add_parser("verify", help="recompute the chain and check signatures, anchors and witnesses (exit 0 "
+                                      "verified, 1 tampered, 3 nothing outside the register to check against)")
     _add_common(p)
     p.add_argument("--trusted-key", action="append", help="public key file (.pub) or signing key of a trusted signer; "
                                                           "repeatable (default: the local signing key)")
     p.add_argument("--anchor", action="append", help="anchor file(s) with a signed checkpoint kept outside the database")
+    p.add_argument("--witness", action="append", help="witness file(s) holding every signed checkpoint (default "
+                                                      "$PRODGATE_REGISTER_WITNESS or witness-{register_id}.jsonl next "
+                                                      "to the anchor)")
+    p.add_argument("--allow-unanchored", action="store_true",
+                   help="exit 0 on an intact chain even when no anchor, witness or trusted key was available "
+                        "(otherwise exit 3)")
     p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("export", help="export changes as csv, json (with hashes and the last checkpoint) or md")
