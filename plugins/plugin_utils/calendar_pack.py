@@ -327,7 +327,7 @@ def _days(year):
 
 
 def _clean_name(name):
-    base = str(name).split(";")[0].replace("(observed)", "").replace("(estimated)", "").strip().lower()
+    base = str(name).split(";", maxsplit=1)[0].replace("(observed)", "").replace("(estimated)", "").strip().lower()
     return _EN_NAMES.get(base, (str(name).strip(), None))
 
 
