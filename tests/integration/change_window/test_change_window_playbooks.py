@@ -120,7 +120,7 @@ def test_test_clock_is_refused_unless_the_signed_policy_allows_it(lab):
 
 def test_year_without_calendar_data_fails_closed(lab):
     res = _case(lab, "evidence", "2027-03-01T12:00")
-    assert res["failed"] and "calendar has no data for 2027: add plugins/plugin_utils/calendar_data/2027.yml" in res["msg"]
+    assert res["failed"] and "calendar has no data for 2027 (the data ends 2026-12-31): draft it with `prodgate calendar draft" in res["msg"]
 
 
 def test_altered_policy_is_refused(lab):
