@@ -38,6 +38,7 @@ def approve(args):
     keyid = dsse.keyid_of(dsse.public_key_hex(key.public_key()))
     if args.policy:
         pol = load_policy(args.policy)
+        pol.system(change["system"])  # an unknown system is refused here as by the gates
         owner = pol.keys.get(keyid)
         if owner is None or owner.person != args.person:
             raise ProdgateError(f"key {keyid[:16]} is not a key of {args.person} in {args.policy}; use your own key or have it added to the policy")
@@ -62,9 +63,14 @@ def approve(args):
     if os.path.isdir(out) or out.endswith(os.sep):
         os.makedirs(out, exist_ok=True)
         out = os.path.join(out, f"{change['change_id']}.{args.stage}.{args.person}.{nonce[:8]}.json")
-    with open(out, "x", encoding="utf-8") as handle:
-        json.dump(envelope, handle, indent=2)
-        handle.write("\n")
+    try:
+        with open(out, "x", encoding="utf-8") as handle:
+            json.dump(envelope, handle, indent=2)
+            handle.write("\n")
+    except FileExistsError:
+        raise ProdgateError(f"{out} already exists: approvals are never overwritten; give --out a folder or a new file") from None
+    except OSError as exc:
+        raise ProdgateError(f"cannot write the approval to {out} ({exc.strerror}): give --out a writable folder or file") from None
     data = {"file": out, "keyid": keyid, "nonce": nonce, "stage": args.stage, "role": args.role, "person": args.person,
             "change_id": change["change_id"], "not_before": not_before.isoformat(), "not_after": not_after.isoformat()}
     emit(args, data, f"{'rejection' if args.reject else 'approval'} of {args.stage} for {change['change_id']} by {args.person} "

@@ -6,7 +6,8 @@ from ..approvals import ALL_STAGES, RUN_STAGES, load_evidence, verify_evidence
 from ..ledger import Ledger
 from ..policy import load_policy, parse_time
 from ._approval_args import add_change_flags, change_from_args
-from ._common import add_json_flag, emit
+from ..errors import ProdgateError
+from ._common import EXIT_FAILED, EXIT_OK, add_json_flag, emit, table_text
 
 
 def register(subparsers):
@@ -58,11 +59,8 @@ def verify_cmd(args):
             lines.append(f"this run: {report.performed_stage}, checks {', '.join(report.checked_stages)}; "
                          f"pending: {', '.join(report.pending_stages)}")
         lines.append("")
-        header = ("STAGE", "ROLE", "NEED", "PRESENT", "STATUS")
-        rows = [(r["stage"], r["role"], str(r["need"]), ", ".join(r["present"]) or "-", r["status"]) for r in report.rows]
-        widths = [max(len(x[i]) for x in [header] + rows) for i in range(5)]
-        for row in [header] + rows:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        lines.append(table_text([("STAGE", "stage"), ("ROLE", "role"), ("NEED", "need"),
+                                 ("PRESENT", lambda r: ", ".join(r["present"]) or "-"), ("STATUS", "status")], report.rows))
         if report.envelope_problems:
             lines += ["", "invalid evidence:"] + [f"  - {p}" for p in report.envelope_problems]
         others = [p for p in report.problems if p not in report.envelope_problems]
@@ -73,12 +71,15 @@ def verify_cmd(args):
                                     else f"INCOMPLETE{scope} ({len(report.problems)} problem(s))")]
         return "\n".join(lines)
     emit(args, data, text)
-    return 0 if report.ok else 1
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def bundle_cmd(args):
     envelopes = [{k: v for k, v in e.items() if k != "_source"} for e in load_evidence(args.folder)]
-    with open(args.out, "x", encoding="utf-8") as handle:
-        json.dump({"envelopes": envelopes}, handle, indent=1)
+    try:
+        with open(args.out, "x", encoding="utf-8") as handle:
+            json.dump({"envelopes": envelopes}, handle, indent=1)
+    except FileExistsError:
+        raise ProdgateError(f"{args.out} already exists: a bundle is never overwritten; give --out a new file") from None
     emit(args, {"file": args.out, "envelopes": len(envelopes)}, f"{len(envelopes)} envelope(s) written to {args.out}")
     return 0

@@ -43,8 +43,15 @@ def generate(args):
 
 
 def show_key(args):
-    with open(args.path, "r", encoding="utf-8") as handle:
-        text = handle.read().strip()
+    try:
+        with open(args.path, "r", encoding="utf-8") as handle:
+            text = handle.read().strip()
+    except OSError as exc:
+        raise ProdgateError(f"key file {args.path} cannot be read ({exc.strerror}): give the path of a key written by "
+                            "`prodgate keys generate` (the private key or its .pub)") from None
+    except UnicodeDecodeError:
+        raise ProdgateError(f"key file {args.path} is not a key (binary content): give the PEM private key or the .pub "
+                            "file written by `prodgate keys generate`") from None
     if "PRIVATE KEY" in text:
         public = dsse.public_key_hex(dsse.load_private_key(args.path, read_passphrase(args)).public_key())
     else:

@@ -7,14 +7,15 @@ from ..errors import PolicyError
 from ..policy import (build_policy, dump_document, effective_rules, load_root, parse_time, read_policy_document,
                       sign_document, utcnow, validate_document, verify_signatures)
 from ._approval_args import add_passphrase_flags, read_passphrase
-from ._common import add_json_flag, emit
+from ._common import EXIT_FAILED, EXIT_OK, add_json_flag, emit
 
 
 def register(subparsers):
     policy = subparsers.add_parser("policy", help="check or sign the approvals policy")
     sub = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
 
-    check = sub.add_parser("check", help="validate the schema, the governance signatures and the expiry")
+    check = sub.add_parser("check", help="validate the schema, the governance signatures and the expiry "
+                                         "(exit 0 OK, 1 not OK)")
     check.add_argument("policy")
     check.add_argument("--root", help="pinned governance root file (default: the policy's governance keys, or $PRODGATE_POLICY_ROOT)")
     check.add_argument("--at", help="check as of this ISO-8601 time (default: now)")
@@ -68,7 +69,7 @@ def check_cmd(args):
             lines.append(yaml.safe_dump(summary["effective_rules"], sort_keys=False, width=140))
         return "\n".join(lines)
     emit(args, summary, text)
-    return 0 if not problems else 2
+    return EXIT_OK if not problems else EXIT_FAILED  # a failed check, like `evidence verify`
 
 
 def sign_cmd(args):

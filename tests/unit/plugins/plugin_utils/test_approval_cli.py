@@ -30,13 +30,13 @@ def test_keys_generate_writes_0600_key_and_optional_passphrase(tmp_path, capsys,
     assert data["keyid"] == dsse.keyid_of(data["public_key"]) and not data["encrypted"]
     assert (tmp_path / "alice.key.pub").read_text().strip() == data["public_key"]
     code, dummy_out, err = run(capsys, "keys", "generate", "--out", str(key))
-    assert code == 2 and "refusing to overwrite" in err
+    assert code == 1 and "refusing to overwrite" in err
     monkeypatch.setenv("PG_PASS", "correct horse")
     enc = tmp_path / "bob.key"
     code, out, dummy_err = run(capsys, "keys", "generate", "--out", str(enc), "--passphrase-env", "PG_PASS", "--json")
     assert json.loads(out)["encrypted"] and b"ENCRYPTED" in enc.read_bytes()
     code, dummy_out, err = run(capsys, "keys", "show", str(enc))
-    assert code == 2 and "is encrypted" in err
+    assert code == 1 and "is encrypted" in err
     code, out, dummy_err = run(capsys, "keys", "show", str(enc), "--passphrase-env", "PG_PASS", "--json")
     assert code == 0 and json.loads(out)["public_key"] == (tmp_path / "bob.key.pub").read_text().strip()
 
@@ -44,7 +44,7 @@ def test_keys_generate_writes_0600_key_and_optional_passphrase(tmp_path, capsys,
 def test_policy_sign_and_check(tmp_path, capsys):
     world = World(tmp_path, sign=False)
     code, out, dummy_err = run(capsys, "policy", "check", world.policy_path, "--json")
-    assert code == 2 and "is not signed" in " ".join(json.loads(out)["problems"])
+    assert code == 1 and "is not signed" in " ".join(json.loads(out)["problems"])
     gov = []
     for i, key in enumerate(world.gov_keys[:2]):
         path = tmp_path / f"gov{i}.key"
@@ -53,12 +53,12 @@ def test_policy_sign_and_check(tmp_path, capsys):
     code, out, dummy_err = run(capsys, "policy", "sign", world.policy_path, "--key", gov[0])
     assert code == 0 and "1 signature(s), threshold 2" in out
     code, out, dummy_err = run(capsys, "policy", "check", world.policy_path)
-    assert code == 2 and "need 2" in out
+    assert code == 1 and "need 2" in out
     run(capsys, "policy", "sign", world.policy_path, "--key", gov[1])
     code, out, dummy_err = run(capsys, "policy", "check", world.policy_path)
     assert code == 0 and "OK, version 1" in out
     code, dummy_out, err = run(capsys, "policy", "sign", world.policy_path, "--key", world.write_key("carol"))
-    assert code == 2 and "not one of the policy's governance keys" in err
+    assert code == 1 and "not one of the policy's governance keys" in err
     world.policy()  # the CLI-signed file loads
 
 
@@ -98,10 +98,10 @@ def test_approve_refuses_role_not_held_and_emergency_without_reason(tmp_path, ca
     common = ["--change-id", "C1", "--system", "wiki", "--environment", "production", "--change-type", "routine", "--target", "app1"]
     code, dummy_out, err = run(capsys, "approve", "--key", world.write_key("rita"), "--person", "rita", "--role", "coo", "--stage", "go_live",
                                "--policy", world.policy_path, "--out", str(tmp_path), *common)
-    assert code == 2 and "rita does not hold role coo" in err
+    assert code == 1 and "rita does not hold role coo" in err
     code, dummy_out, err = run(capsys, "approve", "--key", world.write_key("carol"), "--person", "carol", "--role", "coo",
                                "--stage", "emergency_override", "--out", str(tmp_path), *common)
-    assert code == 2 and "needs --reason" in err
+    assert code == 1 and "needs --reason" in err
     assert yaml.safe_load(Path(world.policy_path).read_text())["version"] == 1
 
 

@@ -177,7 +177,7 @@ def test_cli_build_and_verify_json_and_refusal(tmp_path, capsys):
     assert main(["release", "verify", str(out)]) == 0
     assert f"sha256 {built['sha256']}" in capsys.readouterr().out
     bad = repack(str(out), str(tmp_path / "bad.tar.gz"), lambda n, d: d + b"#" if n == "app/svc.py" else d)
-    assert main(["release", "verify", bad, "--json"]) == 2
+    assert main(["release", "verify", bad, "--json"]) == 1
     answer = json.loads(capsys.readouterr().out)
     assert answer["ok"] is False and "digest mismatch for app/svc.py" in answer["error"]
 

@@ -38,9 +38,9 @@ def test_add_working_days_negative(capsys):
 
 def test_missing_year_is_one_clear_error(capsys):
     code, out, err = run(capsys, "calendar", "is-working-day", "2027-01-04")
-    assert code == 2 and "calendar has no data for 2027" in err
+    assert code == 1 and "calendar has no data for 2027" in err
     code, out, _err = run(capsys, "calendar", "is-working-day", "2027-01-04", "--json")
-    assert code == 2 and json.loads(out)["ok"] is False
+    assert code == 1 and json.loads(out)["ok"] is False
 
 
 DRAFT = {
@@ -71,4 +71,4 @@ def test_windows_and_explain_from_a_draft(tmp_path, capsys):
 def test_windows_need_a_policy(capsys, monkeypatch):
     monkeypatch.delenv("PRODGATE_POLICY", raising=False)
     code, _out, err = run(capsys, "calendar", "explain", "--system", "ta-core", "--at", "2025-09-29T10:00")
-    assert code == 2 and "pass --policy FILE" in err
+    assert code == 1 and "pass --policy FILE" in err
