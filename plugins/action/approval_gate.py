@@ -16,10 +16,12 @@ from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.prodgate.deploy.plugins.plugin_utils import break_glass as bg
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.approvals import ALL_STAGES, RUN_STAGES, GateRefused, load_evidence, run_gate
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import build_change, require
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity, refuse_run_overrides
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.policy import utcnow
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted, rehearsal
 
 ARGUMENT_SPEC = {
@@ -35,6 +37,7 @@ ARGUMENT_SPEC = {
     "implementers": {"type": "list", "elements": "str"},
     "supervisor": {"type": "str"},
     "emergency": {"type": "bool", "default": False},
+    "break_glass": {"type": "bool", "default": False},
     "stage": {"type": "str", "choices": list(RUN_STAGES), "default": ALL_STAGES},
 }
 # Former options that chose trust settings: refused with where the setting belongs.
@@ -75,10 +78,13 @@ class ActionModule(ActionBase):
             launcher, launcher_source = launcher_identity(trusted.settings, run_vars)
             envelopes = load_evidence(change.evidence)
             job_id = run_vars.get("awx_job_id")
-            decision = run_gate(trusted.policy, envelopes, change.binding(launcher), trusted.ledger, consume=not check,
-                                job_id=None if job_id is None else str(job_id), stage=args["stage"],
-                                record={"rehearsal": check, "launcher_source": launcher_source,
-                                        "controller_pid": os.getpid()})
+            job_id = None if job_id is None else str(job_id)
+            record = {"rehearsal": check, "launcher_source": launcher_source, "controller_pid": os.getpid()}
+            if args["break_glass"]:
+                decision = self._break_glass(trusted, change, launcher, envelopes, check, job_id, record)
+            else:
+                decision = run_gate(trusted.policy, envelopes, change.binding(launcher), trusted.ledger, consume=not check,
+                                    job_id=job_id, stage=args["stage"], record=record)
         except GateRefused as exc:
             report = exc.report
             raise AnsibleActionFail(str(exc), result={"problems": exc.problems, "change_id": change_id,
@@ -95,6 +101,12 @@ class ActionModule(ActionBase):
         result["rehearsal"] = check
         if trusted.warnings:
             result["warnings"] = list(trusted.warnings)
+        if decision.get("break_glass"):
+            result["msg"] = (f"BREAK-GLASS: change {decision['change_id']} passed on the acknowledgements of implementer(s) "
+                             f"{', '.join(decision['implementers'])} and supervisor {decision['supervisor']}; it stays OPEN "
+                             f"until {', '.join(decision['retrospective_roles'])} sign a retrospective approval, due "
+                             f"{decision['retrospective_due']}" + ("" if decision["consumed"] else " (rehearsal: nothing consumed)"))
+            return result
         team = f"implementers {', '.join(decision['implementers'])}, supervisor {decision['supervisor']}"
         if decision["pending_stages"]:
             after = ", then ".join(f"{p['stage']} ({', '.join(p['roles'])})" for p in decision["pending_stages"])
@@ -106,3 +118,24 @@ class ActionModule(ActionBase):
                              f"{', '.join(decision['required_stages'])}; {team}"
                              + ("" if decision["consumed"] else " (rehearsal with --check: approvals not consumed)"))
         return result
+
+    @staticmethod
+    def _break_glass(trusted, change, launcher, envelopes, check, job_id, record):  # pylint: disable=too-many-arguments
+        """Break-glass mode (rules in plugin_utils/break_glass.py): the on-site supervisor's and an implementer's
+        signed acknowledgements only; recorded as BREAK-GLASS and open until the retrospective approval."""
+        if change.emergency:
+            raise ProdgateError("approval_gate: emergency and break_glass are two modes; set one")
+        policy = trusted.policy
+        rule = bg.rule_of(policy)
+        binding = change.binding(launcher)
+        report = bg.verify_break_glass(policy, envelopes, binding, ledger=trusted.ledger)
+        if not report.ok:
+            raise GateRefused(report.problems)
+        decision = bg.decision(policy, report, binding, rule, started_at=utcnow(), consume=not check)
+        entry = dict(decision, system=change.system, environment=change.environment, change_type=change.change_type,
+                     version=change.version, targets=list(change.targets), **record)
+        if decision["consumed"]:
+            trusted.ledger.consume([a.nonce for a in report.counted], change.change_id, job_id=job_id, decision=entry)
+        else:
+            trusted.ledger.record_decision(entry, job_id=job_id)
+        return decision

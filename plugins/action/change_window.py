@@ -22,6 +22,7 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import Prod
 
 try:  # signatures need `cryptography` on the controller (a dependency of ansible-core's usual installs)
     from ansible_collections.prodgate.deploy.plugins.plugin_utils import approvals as approvals_core
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils import break_glass as bg
     from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted, rehearsal
     IMPORT_ERROR = None
 except ImportError as import_exc:
@@ -39,6 +40,7 @@ ARGUMENT_SPEC = {
     "targets": {"type": "list", "elements": "str"},
     "plan_digest": {"type": "str"},
     "now": {"type": "str"},
+    "break_glass": {"type": "bool", "default": False},
 }
 REFUSED_OPTIONS = ("policy",)
 
@@ -65,7 +67,7 @@ class ActionModule(ActionBase):
             rehearsal(self._task.check_mode, context.CLIARGS.get("check", False))
             change = build_change(args, run_vars)
             require(change, "change_window", ("system", "environment", "change_type"))
-            result.update(self._decide(change, args.get("now")))
+            result.update(self._decide(change, args.get("now"), args["break_glass"]))
         except ProdgateError as exc:
             raise AnsibleActionFail(f"change_window refused: {exc}") from None
         if not result["allowed"]:
@@ -75,7 +77,7 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _decide(change, test_now):
+    def _decide(change, test_now, break_glass=False):
         real_now = datetime.datetime.now(datetime.timezone.utc)
         with open_trusted(options=(), environment=change.environment, now=real_now) as trusted:
             policy = trusted.policy
@@ -103,6 +105,14 @@ class ActionModule(ActionBase):
                 policy.raw, policy.path, target, now, approvals,
                 lead_time_required="plan_submission" in required, emergency=policy.emergency, evidence_problems=problems,
                 governance=trusted.settings.policy_root)   # the calendar packs are checked with the pinned root too
+            if break_glass:
+                # The failover is the emergency: a freeze or the lead time does not stop it, but the decision that
+                # would have refused it is kept in the result, so the register shows what break-glass overrode.
+                bg.rule_of(policy)  # refused when the signed policy does not allow break-glass
+                decision["break_glass"] = True
+                if not decision["allowed"]:
+                    decision.update(allowed=True, overridden_by="break_glass",
+                                    message=f"BREAK-GLASS overrides: {decision['message']}")
             decision["clock"] = clock
             decision["policy_version"] = policy.version
             decision["targets"] = change.targets

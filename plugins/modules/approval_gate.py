@@ -93,6 +93,16 @@ options:
         policy allows, is then required and waives the stages the policy lists (never C(go_live) nor the Art. 27 acknowledgements).
     type: bool
     default: false
+  break_glass:
+    description:
+      - Break-glass mode for an emergency such as a database failover when nobody who could sign an emergency override is
+        reachable. Only the signed acknowledgements of the on-site supervisor and one implementer are checked; the
+        signed policy must have a C(break_glass) section. The decision is recorded as BREAK-GLASS and the change stays
+        open in the register until the roles the section names sign a C(retrospective_approval) within its deadline
+        (working days); C(prodgate register audit) reports open and overdue ones.
+      - Cannot be combined with O(emergency).
+    type: bool
+    default: false
   stage:
     description:
       - How far this run goes.

@@ -65,6 +65,13 @@ options:
   plan_digest:
     description: sha256 (or path) of the deployment plan the approvals must name, when set.
     type: str
+  break_glass:
+    description:
+      - Break-glass mode (see M(prodgate.deploy.approval_gate)): a deny window or the lead time does not stop the change,
+        but the decision that would have refused it is returned with RV(overridden_by=break_glass) so the register keeps
+        it. Refused when the signed policy has no C(break_glass) section.
+    type: bool
+    default: false
   now:
     description:
       - Test clock (ISO 8601; without offset it is read in the policy's time zone).

@@ -28,10 +28,9 @@ from zoneinfo import ZoneInfo
 
 from . import approvals as approvals_core
 from .errors import ApprovalError, PolicyError
-from .policy import parse_time, utcnow
+from .policy import RETROSPECTIVE_STAGE, parse_time, utcnow
 
 SECTION = "break_glass"
-RETROSPECTIVE_STAGE = "retrospective_approval"
 IMPLEMENTER_ACK, SUPERVISOR_ACK = "implementer_ack", "supervisor_ack"
 ACK_ROLES = {IMPLEMENTER_ACK: "it_ops", SUPERVISOR_ACK: "ops_supervisor"}
 MAX_DEADLINE_WORKING_DAYS = 30

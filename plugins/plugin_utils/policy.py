@@ -35,7 +35,8 @@ ROLES = ("it_ops", "it_pm", "it_head", "business_owner", "risk_compliance", "coo
 CHANGE_TYPES = ("initial_go_live", "version_update", "routine", "non_routine", "maintenance", "environment")
 ACK_STAGES = ("implementer_ack", "supervisor_ack")
 EMERGENCY_STAGE = "emergency_override"
-FOREIGN_SECTIONS = ("freeze_windows", "calendar", "lead_time_working_days", "register")
+RETROSPECTIVE_STAGE = "retrospective_approval"
+FOREIGN_SECTIONS = ("freeze_windows", "calendar", "lead_time_working_days", "register", "break_glass")
 OWN_SECTIONS = ("schema", "version", "expires", "governance", "systems", "people", "roles", "stages",
                 "stage_order", "go_live_matrix", "change_types", "environments", "emergency", "signatures")
 MERGED_SECTIONS = ("roles", "go_live_matrix")
@@ -296,6 +297,13 @@ def _check_foreign(chk, doc):
             chk.add("freeze_windows", str(exc).replace("policy: ", "", 1), "fix the window as the message says, then re-sign")
     if "register" in doc:
         chk.typed(doc["register"], dict, "register", "a mapping")
+    if "break_glass" in doc:
+        # Validated by its one owner, break_glass.py (imported here to keep the import graph acyclic).
+        from . import break_glass  # pylint: disable=import-outside-toplevel
+        try:
+            break_glass.parse_rule(doc["break_glass"], "break_glass", known_roles=effective_rules(doc).get("roles"))
+        except PolicyError as exc:
+            chk.add("break_glass", str(exc).replace("break_glass: ", "", 1), "fix the section as the message says, then re-sign")
     if "lead_time_working_days" in doc:
         value = doc["lead_time_working_days"]
         if chk.typed(value, int, "lead_time_working_days", "an integer >= 0") and value < 0:
@@ -519,6 +527,9 @@ class Policy:  # pylint: disable=too-many-instance-attributes
     def stage_roles(self, stage):
         if stage == EMERGENCY_STAGE:
             return list(self.rules["emergency"]["authorisers"])
+        if stage == RETROSPECTIVE_STAGE and stage not in self.rules["stages"]:
+            # Signed after a break-glass change by the roles of the policy's break_glass section (break_glass.py).
+            return list((self.raw.get("break_glass") or {}).get("roles_retrospective") or [])
         return list(self.rules["stages"][stage]["roles"])
 
     def is_production(self, environment):

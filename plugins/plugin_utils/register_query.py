@@ -381,6 +381,8 @@ def write_markdown(rows, out, columns=None):
 def form_markdown(form):
     out = [f"# Production change registration form: {form['change_id']}", "", "Art. 27 of the deployment policy.", "",
            "## Request", ""]
+    if form.get("gate"):
+        out[-2:-2] = ["## Gate", "", f"- {form['gate']['text']}", ""]
     for k, v in form["request"].items():
         out.append(f"- {k}: {v if not isinstance(v, list) else ', '.join(str(x) for x in v)}")
     out += ["", "## Approvals (verified by prodgate.deploy.approval_gate)", ""]

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from .. import approvals, dsse
 from ..errors import ProdgateError
-from ..policy import load_policy, parse_time
+from ..policy import RETROSPECTIVE_STAGE, load_policy, parse_time
 from ._approval_args import add_change_flags, add_passphrase_flags, change_from_args, read_passphrase
 from ._common import add_json_flag, emit
 
@@ -17,7 +17,8 @@ def register(subparsers):
     parser.add_argument("--role", required=True, help="the role you sign as (e.g. risk_compliance)")
     parser.add_argument("--stage", required=True,
                         help="plan_submission, coo_approval, internal_review, trial_run, go_live, change_approval, "
-                             "implementer_ack, supervisor_ack, emergency_override")
+                             "implementer_ack, supervisor_ack, emergency_override, retrospective_approval (after a "
+                             "break-glass change)")
     add_change_flags(parser)
     parser.add_argument("--not-before", help="start of validity, ISO-8601 with offset (default: now)")
     parser.add_argument("--not-after", help="end of validity, ISO-8601 with offset (default: --valid-hours after not-before)")
@@ -44,7 +45,8 @@ def approve(args):
             raise ProdgateError(f"key {keyid[:16]} is not a key of {args.person} in {args.policy}; use your own key or have it added to the policy")
         if args.role not in pol.people[args.person].get("roles", []):
             raise ProdgateError(f"{args.person} does not hold role {args.role} in {args.policy}")
-        if args.stage not in pol.rules["stages"] or args.role not in pol.stage_roles(args.stage):
+        known = args.stage in pol.rules["stages"] or (args.stage == RETROSPECTIVE_STAGE and pol.raw.get("break_glass"))
+        if not known or args.role not in pol.stage_roles(args.stage):
             raise ProdgateError(f"role {args.role} does not sign stage {args.stage} under {args.policy}")
     if args.stage == "emergency_override" and not (args.reason or "").strip():
         raise ProdgateError("an emergency_override needs --reason")

@@ -1,14 +1,18 @@
 """`prodgate register ...`: query, verify and export the production change register (Art. 22(5), 27)."""
+import contextlib
 import json
 import os
 import sys
 import time
 
-from ._common import add_json_flag, emit
+from . import _register_audit
+from ._common import add_json_flag, add_list_flags, choice_list, emit, output_rows, progress, time_value, track
 from ..errors import RegisterError
+from ..register_audit import gate_status
 from ..register_chain import generate_key, key_id, load_public_keys, public_key_b64, load_key
-from ..register_query import (RegisterView, change_form, change_line, filter_changes, form_markdown, list_runs, load,
-                              show_run, system_archive, to_csv, to_markdown)
+from ..register_query import (CHANGE_COLUMNS, RegisterView, change_form, change_line, change_view, form_markdown,
+                              iter_entries, list_runs, load, select_changes, show_run, system_archive, write_csv,
+                              write_markdown)
 from ..register_store import open_store, redact_url, wrap_db_errors
 from ..register_witness import append_only, parse_witnesses, read_witness
 from ..register_writer import (DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter, anchor_path, expand,
@@ -42,25 +46,32 @@ def _add_common(p, json_flag=True):
         add_json_flag(p)
 
 
+# What --status accepts: the outcomes the callback records, "changed" (ok and changed) and
+# "unknown" (an intent without an outcome: the controller stopped mid-task).
+STATUSES = ("changed", "ok", "failed", "unreachable", "skipped", "unknown")
+
+
 def _add_filters(p):
     p.add_argument("--system", help="only changes of this system (prodgate_system)")
     p.add_argument("--host", help="only this inventory host")
     p.add_argument("--change", dest="change_id", help="only this change id (prodgate_change_id)")
     p.add_argument("--run", help="only this run id")
-    p.add_argument("--since", help="from this UTC time (ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00)")
-    p.add_argument("--until", help="up to this UTC time (ISO 8601)")
-    p.add_argument("--status", help="comma list of changed, ok, failed, unreachable, skipped, unknown (outcome unknown)")
+    p.add_argument("--since", type=time_value, help="from this UTC time (ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00)")
+    p.add_argument("--until", type=time_value, help="up to this UTC time (ISO 8601)")
+    p.add_argument("--status", type=choice_list(STATUSES, "status"),
+                   help="comma list of " + ", ".join(STATUSES) + " (unknown: outcome unknown)")
     p.add_argument("--all", action="store_true", help="include unchanged ok and skipped results")
 
 
-def _filtered(args, view):
+def _filtered(args, rows, run_of):
+    """The change rows that pass the command's filters, streamed (memory does not grow with the register)."""
     status = args.status
     if status:
         status = ",".join("ok" if s == "changed" else s for s in status.split(","))
-    rows = filter_changes(view, system=args.system, host=args.host, change_id=args.change_id, since=args.since,
+    rows = select_changes(rows, run_of, system=args.system, host=args.host, change_id=args.change_id, since=args.since,
                           until=args.until, status=status, run=args.run, include_unchanged=args.all)
     if args.status and "changed" in args.status.split(",") and "ok" not in args.status.split(","):
-        rows = [r for r in rows if r.get("changed") or r.get("status") != "ok"]
+        rows = (r for r in rows if r.get("changed") or r.get("status") != "ok")
     return rows
 
 
@@ -89,18 +100,46 @@ def cmd_keygen(args):
     return 0
 
 
+RUN_COLUMNS = [
+    ("RUN", lambda r: r["run"][:12]),
+    ("STARTED", lambda r: str(r["started"] or "")[:19]),
+    ("CHANGE", lambda r: r["change_id"] or "-"),
+    ("SYSTEM", lambda r: r["system"] or "-"),
+    ("STATE", "state"),
+    ("PLAYBOOK", "playbook"),
+    ("AWX", lambda r: f"job {r['awx_job_id']} by {r['awx_user']}" if r.get("awx_job_id") else ""),
+]
+
+
+def _shown_status(row):
+    return "changed" if row.get("status") == "ok" and row.get("changed") else row.get("status")
+
+
+CHANGE_TABLE = [
+    ("SEQ", "seq"),
+    ("TIME", lambda r: str(r.get("ts") or "")[:19]),
+    ("CHANGE", lambda r: r.get("change_id") or "-"),
+    ("HOST", "host"),
+    ("STATUS", _shown_status),
+    ("MODULE", lambda r: r.get("module") or "-"),
+    ("TASK", "task"),
+    ("NOTE", lambda r: " ".join(n for n, on in (("[check mode]", r.get("check_mode")), ("[censored]", r.get("censored")))
+                                if on)),
+]
+
+
 def cmd_runs(args):
-    runs = list_runs(_view(args))
-    emit(args, runs, lambda: "\n".join(
-        f"{r['run'][:12]}  {str(r['started'])[:19]}  {str(r['change_id'] or '-'):14} {str(r['system'] or '-'):12} "
-        f"{r['state']}  {r['playbook']}" + (f"  awx job {r['awx_job_id']} by {r['awx_user']}" if r.get("awx_job_id") else "")
-        for r in runs) or "no runs")
+    with _store(args) as store:
+        runs = list_runs(RegisterView(iter_entries(store), keep_changes=False))
+    output_rows(args, runs, RUN_COLUMNS, what="runs")
     return 0
 
 
 def cmd_changes(args):
-    rows = _filtered(args, _view(args))
-    emit(args, rows, lambda: "\n".join(change_line(r) for r in rows) or "no changes match")
+    with _store(args) as store:
+        view, rows = RegisterView.stream_changes(iter_entries(store))
+        output_rows(args, _filtered(args, rows, view.run_of), CHANGE_TABLE, fields=CHANGE_COLUMNS,
+                    what="changes")
     return 0
 
 
@@ -125,7 +164,29 @@ def _trusted(args):
             paths = [key + ".pub"]
         elif os.path.exists(key):
             paths = [key]
-    return load_public_keys(paths) if paths else None
+    if not paths:
+        return None
+    try:
+        return load_public_keys(paths)
+    except OSError as exc:
+        raise RegisterError(f"trusted key {exc.filename} cannot be read ({exc.strerror}): give the .pub file of the "
+                            "register's signing key with --trusted-key") from None
+    except ValueError:  # UnicodeDecodeError and binascii.Error are ValueErrors
+        raise RegisterError(f"trusted key {', '.join(paths)} is not a register key: give the .pub file (one base64 "
+                            "line) or the PEM signing key written by `prodgate register keygen`") from None
+
+
+class _TrackedStore:  # pylint: disable=too-few-public-methods
+    """The store as ``verify_register`` reads it, with a progress display over its rows on a terminal."""
+
+    def __init__(self, store, description):
+        self._store, self._description = store, description
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def iter_rows(self, *args, **kwargs):
+        return track(self._store.iter_rows(*args, **kwargs), self._description, total=self._store.head()[0])
 
 
 EXIT_TAMPERED = 1
@@ -219,21 +280,33 @@ def _witness_status(kind, where):
 
 
 def cmd_export(args):
-    view = _view(args)
-    rows = _filtered(args, view)
-    if args.format == "csv":
-        out = to_csv(rows)
-    elif args.format == "md":
-        out = "# Change register export\n\n" + to_markdown(rows)
-    else:
-        with _store(args) as store:
-            seqs = {r["seq"] for r in rows} | {r["intent_seq"] for r in rows if r.get("intent_seq")}
-            entries = [{"seq": s, "prev_hash": p, "hash": h, "body": json.loads(b)}
-                       for s, p, h, b in (store.row(q) for q in sorted(seqs))]
-            cp = store.last_checkpoint_row()
-            out = json.dumps({"register_id": store.register_id(), "changes": rows, "entries": entries,
-                              "last_checkpoint": {"seq": cp[0], "hash": cp[2], "body": json.loads(cp[3])} if cp else None},
-                             indent=2, sort_keys=True) + "\n"
+    if args.format in ("csv", "md"):
+        # streamed from the register to the output: memory does not grow with the register
+        with _store(args) as store, progress("exporting the register"):
+            view, stream = RegisterView.stream_changes(iter_entries(store))
+            rows = _filtered(args, stream, view.run_of)
+            with (open(args.output, "w", encoding="utf-8") if args.output else contextlib.nullcontext(sys.stdout)) as fh:
+                if args.format == "csv":
+                    count = write_csv(rows, fh)
+                else:
+                    fh.write("# Change register export\n\n")
+                    count = write_markdown(rows, fh)
+        if args.output:
+            emit(args, {"ok": True, "output": args.output, "changes": count}, f"wrote {count} changes to {args.output}")
+        return 0
+    # json: one document with the changes, their entries with hashes, and the last checkpoint
+    with _store(args) as store:
+        with progress("reading the register"):
+            view, stream = RegisterView.stream_changes(iter_entries(store))
+            rows = list(_filtered(args, stream, view.run_of))
+        seqs = {r["seq"] for r in rows} | {r["intent_seq"] for r in rows if r.get("intent_seq")}
+        entries = [{"seq": s, "prev_hash": p, "hash": h, "body": json.loads(b)}
+                   for s, p, h, b in (store.row(q) for q in track(sorted(seqs), "exporting entries",
+                                                                  total=len(seqs), every=100))]
+        cp = store.last_checkpoint_row()
+        out = json.dumps({"register_id": store.register_id(), "changes": rows, "entries": entries,
+                          "last_checkpoint": {"seq": cp[0], "hash": cp[2], "body": json.loads(cp[3])} if cp else None},
+                         indent=2, sort_keys=True) + "\n"
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
             fh.write(out)
@@ -244,7 +317,9 @@ def cmd_export(args):
 
 
 def cmd_form(args):
-    form = change_form(_view(args), args.change)
+    with _store(args) as store:
+        form = change_form(change_view(store, args.change), args.change)
+        form["gate"] = gate_status(store.bodies(), args.change, policy=_register_audit.controller_policy())
     emit(args, form, lambda: form_markdown(form))
     return 0
 
@@ -311,12 +386,15 @@ def register(subparsers):
     p.add_argument("--key", default=DEFAULT_KEY)
     p.set_defaults(handler=cmd_keygen)
 
-    p = sub.add_parser("runs", help="list recorded runs")
-    _add_common(p)
+    p = sub.add_parser("runs", help="list recorded runs (the last 50; --limit, -f table|json|csv|yaml)")
+    _add_common(p, json_flag=False)
+    add_list_flags(p)
     p.set_defaults(handler=cmd_runs)
 
-    p = sub.add_parser("changes", help="list changes (intents without an outcome show as 'outcome unknown')")
-    _add_common(p)
+    p = sub.add_parser("changes", help="list changes (intents without an outcome show as 'outcome unknown'; "
+                                       "the last 50; --limit, -f table|json|csv|yaml)")
+    _add_common(p, json_flag=False)
+    add_list_flags(p)
     _add_filters(p)
     p.set_defaults(handler=cmd_changes)
 
@@ -362,6 +440,7 @@ def register(subparsers):
     p.add_argument("--key", help="sign a checkpoint after the import with this key (default: the local signing key, if any)")
     p.add_argument("files", nargs="*", help="journal files (default: all waiting for this register)")
     p.set_defaults(handler=cmd_import_journal)
+    _register_audit.add(sub, _add_common)
 
     def _help(args):
         grp.print_help()
