@@ -12,6 +12,7 @@ import os
 import time
 
 from .errors import RegisterError
+from .register_merkle import Frontier, leaf_hash
 
 GENESIS = "0" * 64
 CHECKPOINT_ORIGIN = "prodgate.deploy/change_register"
@@ -99,16 +100,27 @@ def load_public_keys(paths):
     return keys
 
 
-def checkpoint_message(register_id, count, head):
-    # C2SP tlog-checkpoint style note body: origin, size, root; one line each.
-    return f"{CHECKPOINT_ORIGIN}/{register_id}\n{count}\n{head}\n".encode("ascii")
+def checkpoint_message(register_id, count, head, root=None):
+    # C2SP tlog-checkpoint style note body: origin, size, root; one line each. Checkpoints since
+    # issue 13 also sign the Merkle tree hash of the first ``count`` entries (inclusion proofs).
+    text = f"{CHECKPOINT_ORIGIN}/{register_id}\n{count}\n{head}\n"
+    if root is not None:
+        text += f"merkle {root}\n"
+    return text.encode("ascii")
 
 
-def make_checkpoint(private_key, register_id, count, head, run_id=None, ts=None, open_runs=None):
+def make_checkpoint(private_key, register_id, count, head, run_id=None, ts=None, open_runs=None, frontier=None):
     """A signed checkpoint. ``open_runs`` (runs still open at it) is covered by the next checkpoint's
-    signature through the chain; the pre-flight uses it to accept a concurrent run's later entries."""
+    signature through the chain; the pre-flight uses it to accept a concurrent run's later entries.
+    ``frontier`` (a :class:`register_merkle.Frontier` of the first ``count`` entries) adds the signed
+    Merkle ``root`` and the frontier the next checkpoint extends."""
     pub = public_key_b64(private_key)
-    sig = private_key.sign(checkpoint_message(register_id, count, head))
+    root = None
+    if frontier is not None:
+        if frontier.size != count:
+            raise RegisterError(f"checkpoint of {count} entries with a Merkle frontier of {frontier.size}: a bug")
+        root = frontier.root().hex()
+    sig = private_key.sign(checkpoint_message(register_id, count, head, root))
     cp = {
         "kind": "checkpoint",
         "run": run_id,
@@ -122,6 +134,9 @@ def make_checkpoint(private_key, register_id, count, head, run_id=None, ts=None,
     }
     if open_runs is not None:
         cp["open_runs"] = list(open_runs)
+    if root is not None:
+        cp["root"] = root
+        cp["merkle_frontier"] = frontier.to_json()
     return cp
 
 
@@ -129,7 +144,8 @@ def signature_ok(cp):
     ed25519 = _ed25519()[0]
     try:
         pub = ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(cp["public_key"]))
-        pub.verify(base64.b64decode(cp["signature"]), checkpoint_message(cp["register_id"], cp["count"], cp["head"]))
+        pub.verify(base64.b64decode(cp["signature"]),
+                   checkpoint_message(cp["register_id"], cp["count"], cp["head"], cp.get("root")))
         return True
     except Exception:  # pylint: disable=broad-except  # any decoding or signature error is "bad"
         return False
@@ -191,6 +207,7 @@ def verify_entries(rows, register_id, trusted_keys=None, anchors=(), lookup=None
     count = 0
     sha = hashlib.sha256
     fromhex = bytes.fromhex
+    tree = Frontier()
 
     def add(kind, seq, message):
         if len(problems) < max_problems:
@@ -234,6 +251,10 @@ def verify_entries(rows, register_id, trusted_keys=None, anchors=(), lookup=None
                 elif trusted_keys is not None and cp.get("key_id") not in trusted_keys:
                     add("untrusted_key", seq, f"checkpoint {seq} is signed by key {cp.get('key_id')}, which is not "
                                               f"trusted (pass its public key with --trusted-key)")
+                elif cp.get("root") is not None and tree.size == seq - 1 and tree.root().hex() != cp["root"]:
+                    add("bad_checkpoint", seq, f"checkpoint {seq} signs a Merkle root that the {seq - 1} entries "
+                                               "before it do not have")
+        tree.append(leaf_hash(body))
         prev = stored_hash
         expected_seq = seq + 1
 

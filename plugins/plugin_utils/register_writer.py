@@ -15,6 +15,7 @@ import time
 from .errors import RegisterError
 from .register_chain import (GENESIS, entry_hash, generate_key, load_key, make_checkpoint, read_anchor,
                              signature_ok, verify_entries, write_anchor, utc_now)
+from .register_merkle import Frontier, leaf_hash
 from .register_record import canonical_json
 from .register_store import open_store, redact_url, wrap_db_errors
 from .register_witness import default_witness, latest_witnessed, parse_witnesses, read_witness, witness_checkpoint
@@ -310,8 +311,9 @@ class RegisterWriter:
             with self.store.durable_commit():
                 rows = self.store._execute("SELECT seq, hash FROM register_entries ORDER BY seq DESC LIMIT 1")  # pylint: disable=protected-access
                 seq, head = rows[0]
+                open_runs, frontier = self._since_last_checkpoint(seq)
                 cp = make_checkpoint(self.key, self.register_id, seq, head, run_id=self.run_id,
-                                     open_runs=self._open_runs(seq))
+                                     open_runs=open_runs, frontier=frontier)
                 text = canonical_json(cp)
                 h = entry_hash(head, text)
                 self.store._insert_many([(seq + 1, head, h, text)])  # pylint: disable=protected-access
@@ -331,12 +333,20 @@ class RegisterWriter:
                            f"{problems[0]}; fix the witness before the next run")
         return seq
 
-    def _open_runs(self, upto):
-        """Runs open at entry ``upto``: those of the last checkpoint, plus opened, minus closed since."""
+    def _since_last_checkpoint(self, upto):
+        """Runs open at entry ``upto`` and the Merkle frontier of entries 1..upto, extended from the last checkpoint."""
         last = self.store.last_checkpoint_row()
-        base = (json.loads(last[3]).get("open_runs") or []) if last else []
-        start = last[0] + 1 if last else 1
-        return open_runs_after(base, self.store.iter_rows(start=start, end=upto))
+        body = json.loads(last[3]) if last else {}
+        open_runs = body.get("open_runs") or []
+        if body.get("merkle_frontier") is not None and body.get("count") is not None:
+            frontier, start = Frontier.from_json(body["merkle_frontier"]), body["count"] + 1
+        else:
+            frontier, start = Frontier(), 1  # the first checkpoint with a Merkle root covers everything once
+        rows = list(self.store.iter_rows(start=start, end=upto))
+        for row in rows:
+            frontier.append(leaf_hash(row[3]))
+        since = [r for r in rows if not last or r[0] > last[0]]
+        return open_runs_after(open_runs, since), frontier
 
     def close(self):
         if self.store is not None:
