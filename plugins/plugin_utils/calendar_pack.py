@@ -301,6 +301,19 @@ def coverage_warning(cal, when, warning_days=DEFAULT_WARNING_DAYS):
             f"`prodgate calendar sign`, and name the pack in the policy's calendar.packs")
 
 
+def policy_warning(raw, source, when, governance=None):
+    """The calendar warning for a change at ``when`` (aware) under a verified policy, for results
+    that do not otherwise read the calendar (the approval gate): None, the data-end warning, or
+    why the policy's calendar packs cannot be used (the change window then refuses)."""
+    from . import freeze_window  # pylint: disable=import-outside-toplevel  # it imports this module lazily
+    try:
+        settings = freeze_window.settings_from_policy(raw, source)
+        cal = calendar_for_policy(raw, source, governance)
+    except (CalendarError, PolicyError) as exc:
+        return f"the calendar packs of the policy cannot be used, so change_window will refuse: {exc}"
+    return coverage_warning(cal, when.astimezone(settings.tz).date(), settings.data_warning_days)
+
+
 # --- drafting from an installed library ----------------------------------------------------------
 _EN_NAMES = {
     "new year's day": ("New Year's Day", "元旦"), "chinese new year's eve": ("Spring Festival", "春节"),

@@ -209,3 +209,15 @@ def test_coverage_with_a_pack(signed):
     rows = calendar_pack.coverage(cal, D(2026, 11, 29))
     assert rows[0]["last_date"] == "2027-12-31" and rows[0]["days_left"] == 397 and rows[0]["last_year_from"] == "pack"
     assert calendar_pack.coverage_warning(cal, D(2026, 11, 29)) is None
+
+
+def test_policy_warning_for_results_that_do_not_read_the_calendar(signed, tmp_path):
+    _gov, pol, root = signed
+    late_nov = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.timezone.utc)
+    assert calendar_pack.policy_warning(pol.raw, pol.path, late_nov, root) is None                 # the 2027 pack counts
+    assert calendar_pack.policy_warning(pol.raw, pol.path, late_nov.replace(year=2027), root).startswith(
+        "calendar data ends 2027-12-31 (32 day(s) after 2027-11-29")
+    assert calendar_pack.policy_warning({}, "policy.yml", late_nov).startswith("calendar data ends 2026-12-31 (32 day(s)")
+    os.remove(tmp_path / "calendar-2027.yml")
+    assert calendar_pack.policy_warning(pol.raw, pol.path, late_nov, root).startswith(
+        "the calendar packs of the policy cannot be used, so change_window will refuse: calendar pack")
