@@ -17,6 +17,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils import break_glass as bg
+from ansible_collections.prodgate.deploy.plugins.plugin_utils import calendar_pack
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.approvals import ALL_STAGES, RUN_STAGES, GateRefused, load_evidence, run_gate
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import build_change, require
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity, refuse_run_overrides
@@ -101,6 +102,10 @@ class ActionModule(ActionBase):
         result["rehearsal"] = check
         if trusted.warnings:
             result["warnings"] = list(trusted.warnings)
+        # Issue 14: warn before the calendar data runs out (change_window would then refuse).
+        calendar_warning = calendar_pack.policy_warning(trusted.policy.raw, trusted.policy.path, utcnow(), trusted.settings.policy_root)
+        if calendar_warning:
+            result["warnings"] = result.get("warnings", []) + [calendar_warning]
         if decision.get("break_glass"):
             result["msg"] = (f"BREAK-GLASS: change {decision['change_id']} passed on the acknowledgements of implementer(s) "
                              f"{', '.join(decision['implementers'])} and supervisor {decision['supervisor']}; it stays OPEN "
