@@ -136,7 +136,8 @@ class ActionModule(ActionBase):
         report = bg.verify_break_glass(policy, envelopes, binding, ledger=trusted.ledger)
         if not report.ok:
             raise GateRefused(report.problems)
-        decision = bg.decision(policy, report, binding, rule, started_at=utcnow(), consume=not check)
+        decision = bg.decision(policy, report, binding, rule, started_at=utcnow(), consume=not check,
+                               calendar=calendar_pack.calendar_for_policy(policy.raw, policy.path, trusted.settings.policy_root))
         entry = dict(decision, system=change.system, environment=change.environment, change_type=change.change_type,
                      version=change.version, targets=list(change.targets), **record)
         if decision["consumed"]:
