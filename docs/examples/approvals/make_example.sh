@@ -14,6 +14,8 @@ for who in gov1 gov2 gov3 henry carol bella rita pam ivan jane sam; do
   sed -i "s/@KEY:$who@/$pub/" "$out/policy.yml"
 done
 sed -i "s/@EXPIRES@/$(date -d '+180 days' +%Y-%m-%dT00:00:00+08:00)/" "$out/policy.yml"
+# ivan launches the run: map the login running this script to him (the launcher is the real user).
+sed -i "s/@LAUNCHER@/$(id -un)/" "$out/policy.yml"
 "$pg" policy sign "$out/policy.yml" --key "$out/keys/gov1.key"
 "$pg" policy sign "$out/policy.yml" --key "$out/keys/gov2.key"
 "$pg" policy check "$out/policy.yml"
@@ -39,6 +41,20 @@ sign implementer_ack it_ops ivan
 sign implementer_ack it_ops jane
 sign supervisor_ack ops_supervisor sam
 "$pg" evidence verify --policy "$out/policy.yml" --evidence "$out/evidence" --change "$out/change.yml" --launcher ivan
-# The gate itself; AWX would set awx_user_name, here we say that ivan launches it.
-PRODGATE_EXAMPLE_DIR="$out" ANSIBLE_COLLECTIONS_PATH="$repo/collections" ANSIBLE_CONFIG="$repo/ansible.cfg" \
-  "$repo/.venv/bin/ansible-playbook" -i localhost, "$here/gate.yml" -e awx_user_name=ivan
+# The controller's trust settings (docs/approvals.md#controller-trust-settings): the pinned governance
+# root, the policy and the change register that keeps the consumed approvals. On a real controller
+# this is /etc/prodgate/controller.yml, written by its administrator.
+python3 - "$out" <<'PY'
+import sys, yaml
+out = sys.argv[1]
+policy = yaml.safe_load(open(f"{out}/policy.yml"))
+yaml.safe_dump({"governance": policy["governance"]}, open(f"{out}/governance-root.yml", "w"))
+yaml.safe_dump({"policy": f"{out}/policy.yml", "policy_root": f"{out}/governance-root.yml",
+                "register": {"db": f"{out}/register.db", "signing_key": f"{out}/register-signing.key",
+                             "anchor": f"{out}/anchor-{{register_id}}.json", "journal_dir": f"{out}/journal"}},
+               open(f"{out}/controller.yml", "w"))
+PY
+chmod go-w "$out" "$out/controller.yml"
+# The gate itself, launched by the user running this script (ivan's login in the policy).
+PRODGATE_CONTROLLER_CONFIG="$out/controller.yml" PRODGATE_EXAMPLE_DIR="$out" ANSIBLE_COLLECTIONS_PATH="$repo/collections" \
+  ANSIBLE_CONFIG="$repo/ansible.cfg" "$repo/.venv/bin/ansible-playbook" -i localhost, "$here/gate.yml"
