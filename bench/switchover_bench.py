@@ -100,17 +100,25 @@ def main():
         )
 
     inventories = args.inventory or [str(ROOT / "inventories/lab/hosts.yml")]
+    # Each switch-over is a gated change (issue 11): signed with the lab's approval world.
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    from approval_world import LAB_HOSTS, LabWorld  # pylint: disable=import-outside-toplevel,import-error
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    world = LabWorld(ROOT / ".cache" / "bench-switchover" / stamp / "world")
     writer = Writer(conninfo, args.interval)
     writer.start()
     time.sleep(1)
     results = []
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    env = world.env(callback=False)
     for round_no in range(1, args.rounds + 1):
+        change = f"BENCH-{stamp}-SW{round_no}"
+        vars_file = world.change(change, "non_routine", "online_acceptance", targets=LAB_HOSTS)
+        world.sign(change)
         started = time.monotonic()
         run = subprocess.run(
             [str(Path(sys.executable).with_name("ansible-playbook"))]
             + [arg for inv in inventories for arg in ("-i", inv)]
-            + [str(ROOT / "playbooks/switchover.yml")],
+            + [str(ROOT / "playbooks/switchover.yml"), "-e", f"@{vars_file}"],
             cwd=ROOT, env=env, capture_output=True, text=True, check=False,
         )
         playbook_s = time.monotonic() - started
