@@ -125,7 +125,7 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import Prod
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_chain import utc_now
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_record import (
     build_intent, build_outcome, plain, run_metadata, validate_change)
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.policy import load_policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import load_trusted_policy
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_writer import (
     DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter)
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_store import DEFAULT_SQLITE_PATH as DEFAULT_DB
@@ -242,7 +242,7 @@ class CallbackModule(CallbackBase):
         if not settings.policy:
             return None
         try:
-            return load_policy(settings.policy, root=settings.policy_root)
+            return load_trusted_policy(settings)[0]  # the one trusted load; unpinned counts as unreadable here
         except ProdgateError:
             return None
 
