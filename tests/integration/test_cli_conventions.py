@@ -158,7 +158,13 @@ def test_missing_and_binary_key_files_are_one_clear_line(tmp_path, env, register
     assert_error(prodgate(env, "approve", "--key", missing, *common), 1, missing)
     assert_error(prodgate(env, "approve", "--key", str(binary), *common), 1, str(binary))
     assert_error(prodgate(env, "approve", "--key", str(binary), "--change", missing, *common), 1, missing)
+    assert_error(prodgate(env, "approve", "--key", str(binary), "--change", str(binary), *common), 1, str(binary),
+                 "change_id")
     assert_error(prodgate(env, "policy", "check", missing), 1, missing)
+    assert_error(prodgate(env, "policy", "check", str(binary)), 1)
+    assert_error(prodgate(env, "register", "import-journal", str(binary)), 1, "not text")
+    assert_error(prodgate(env, "register", "export", "--all", "-o", str(tmp_path / "no" / "such" / "dir.json")), 1,
+                 "No such file or directory")
 
 
 # ---- list commands: header, --limit, formats ---------------------------------------------------

@@ -105,6 +105,9 @@ def _main(argv):
         return _fail(args, str(exc))
     except OSError as exc:
         return _fail(args, _file_problem(exc))
+    except UnicodeDecodeError as exc:
+        return _fail(args, f"a file given to this command is not text ({exc.reason} at byte {exc.start}): check that "
+                           "each path names the file the option asks for")
 
 
 if __name__ == "__main__":

@@ -51,8 +51,9 @@ def change_from_args(args):
         try:
             with open(args.change, "r", encoding="utf-8") as handle:
                 change = yaml.safe_load(handle) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ProdgateError(f"change file {args.change} cannot be read: {exc}") from None
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ProdgateError(f"change file {args.change} cannot be read: {exc}; give a YAML file with change_id, "
+                                "system, environment, change_type") from None
         if not isinstance(change, dict):
             raise ProdgateError(f"change file {args.change} must be a mapping (change_id, system, ...)")
     for name in CHANGE_FIELDS:
