@@ -35,10 +35,11 @@ SETTINGS = {
     "register_signing_key": (("register", "signing_key"), "PRODGATE_REGISTER_SIGNING_KEY"),
     "register_anchor": (("register", "anchor"), "PRODGATE_REGISTER_ANCHOR"),
     "register_journal_dir": (("register", "journal_dir"), "PRODGATE_REGISTER_JOURNAL_DIR"),
+    "register_witness": (("register", "witness"), "PRODGATE_REGISTER_WITNESS"),
     "test_clock_environments": (("test_clock_environments",), "PRODGATE_TEST_CLOCK_ENVIRONMENTS"),
 }
 TOP_KEYS = {"policy", "policy_root", "register", "test_clock_environments", "settings_from_environment", "awx"}
-REGISTER_KEYS = {"db", "signing_key", "anchor", "journal_dir"}
+REGISTER_KEYS = {"db", "signing_key", "anchor", "journal_dir", "witness"}
 
 # Run variables (and their old task options) that used to choose trust settings: refused.
 RUN_OVERRIDES = {
@@ -49,6 +50,7 @@ RUN_OVERRIDES = {
     "prodgate_register_signing_key": "register_signing_key",
     "prodgate_register_anchor": "register_anchor",
     "prodgate_register_journal_dir": "register_journal_dir",
+    "prodgate_register_witness": "register_witness",
     "prodgate_test_clock_environments": "test_clock_environments",
     "delivery_gates": None,
 }
@@ -75,6 +77,7 @@ class ControllerSettings:  # pylint: disable=too-many-instance-attributes
     register_signing_key: str = None
     register_anchor: str = None
     register_journal_dir: str = None
+    register_witness: str = None
     test_clock_environments: list = field(default_factory=list)
     from_environment: bool = False
     awx: bool = False
