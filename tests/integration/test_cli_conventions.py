@@ -183,6 +183,9 @@ def test_list_commands_print_a_header_and_the_last_50_rows(env, register):
         assert len(few) == 4 and few[0] == lines[0] and few[1:] == lines[-3:]
         every = prodgate(env, "register", command, "--limit", "0")
         assert len(every.stdout.splitlines()) == 121 and not every.stderr
+    shown = prodgate(env, "register", "show", "run000119").stdout.splitlines()  # a run's changes: the same table
+    assert shown[-2].split() == ["SEQ", "TIME", "CHANGE", "HOST", "STATUS", "MODULE", "TASK", "NOTE"]
+    assert shown[-1].split()[2:5] == ["CHG-119", "app1", "changed"]
 
 
 def test_list_formats_parse_and_carry_every_field(env, register):

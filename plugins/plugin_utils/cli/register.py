@@ -6,11 +6,12 @@ import sys
 import time
 
 from . import _register_audit
-from ._common import add_json_flag, add_list_flags, choice_list, emit, output_rows, progress, time_value, track
+from ._common import (add_json_flag, add_list_flags, choice_list, emit, output_rows, progress, table_text, time_value,
+                      track)
 from ..errors import RegisterError
 from ..register_audit import gate_status
 from ..register_chain import generate_key, key_id, load_public_keys, public_key_b64, load_key
-from ..register_query import (CHANGE_COLUMNS, RegisterView, change_form, change_line, change_view, form_markdown,
+from ..register_query import (CHANGE_COLUMNS, RegisterView, change_form, change_view, form_markdown,
                               iter_entries, list_runs, load, select_changes, show_run, system_archive, write_csv,
                               write_markdown)
 from ..register_store import open_store, redact_url, wrap_db_errors
@@ -150,7 +151,7 @@ def cmd_show(args):
         r = data["run"]
         lines = [f"{k}: {v}" for k, v in r.items()]
         lines.append("")
-        lines += [change_line(dict(c, change_id=r.get("change_id"))) for c in data["tasks"]]
+        lines.append(table_text(CHANGE_TABLE, [dict(c, change_id=r.get("change_id")) for c in data["tasks"]]))
         return "\n".join(lines)
     emit(args, data, text)
     return 0
