@@ -38,6 +38,16 @@ def register(subparsers):
     add_json_flag(bundle)
     bundle.set_defaults(handler=bundle_cmd)
 
+    export = sub.add_parser("export", help="one file an auditor verifies alone: signed policy, approvals, the change's "
+                                           "register entries with Merkle inclusion proofs, the signed checkpoint")
+    export.add_argument("change", metavar="CHANGE")
+    export.add_argument("--out", required=True, help="the bundle file to write (refused if it exists)")
+    export.add_argument("--policy", required=True, help="the signed policy file the change ran under")
+    export.add_argument("--evidence", required=True, help="the change's evidence folder or JSON bundle of approvals")
+    export.add_argument("--db", help="register (default $PRODGATE_REGISTER_DB or ~/.prodgate/register/register.db)")
+    add_json_flag(export)
+    export.set_defaults(handler=export_cmd)
+
 
 def verify_cmd(args):
     at = parse_time(args.at, "--at") if args.at else None
@@ -82,4 +92,19 @@ def bundle_cmd(args):
     except FileExistsError:
         raise ProdgateError(f"{args.out} already exists: a bundle is never overwritten; give --out a new file") from None
     emit(args, {"file": args.out, "envelopes": len(envelopes)}, f"{len(envelopes)} envelope(s) written to {args.out}")
+    return 0
+
+
+def export_cmd(args):
+    import os  # pylint: disable=import-outside-toplevel
+    from ..evidence_bundle import build_bundle  # pylint: disable=import-outside-toplevel
+    from ..register_store import open_store, wrap_db_errors  # pylint: disable=import-outside-toplevel
+    with wrap_db_errors(open_store)(args.db or os.environ.get("PRODGATE_REGISTER_DB")) as store:
+        text, counts = build_bundle(store, args.change, args.policy, load_evidence(args.evidence))
+    with open(args.out, "x", encoding="utf-8") as handle:
+        handle.write(text)
+    emit(args, dict(counts, file=args.out, change_id=args.change),
+         f"change {args.change}: {counts['entries']} register entries with inclusion proofs against checkpoint entry "
+         f"{counts['checkpoint']}, {counts['approvals']} approval(s) and the signed policy written to {args.out}; "
+         f"check it with `prodgate audit verify {args.out} --trusted-key <register public key>`")
     return 0
