@@ -86,16 +86,27 @@ def key_id(public_b64):
 
 
 def load_public_keys(paths):
-    """Trusted public keys: files holding a base64 raw key (``.pub``) or a PEM private key."""
+    """Trusted public keys: files holding a base64 raw key (``.pub``) or a PEM private key.
+
+    RegisterError, naming the file and the fix, for a file that cannot be read or holds no key."""
     keys = {}
     for path in paths or ():
-        with open(path, "rb") as fh:
-            data = fh.read()
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise RegisterError(f"trusted key {path} cannot be read ({exc.strerror}): give the .pub file of the "
+                                "register's signing key, obtained from its owner") from None
         if b"PRIVATE KEY" in data:
             pub = public_key_b64(load_key(path))
         else:
-            pub = data.decode("ascii").strip()
-            base64.b64decode(pub, validate=True)
+            try:
+                pub = data.decode("ascii").strip()
+                if len(base64.b64decode(pub, validate=True)) != 32:
+                    raise ValueError("not 32 bytes")
+            except ValueError:  # UnicodeDecodeError and binascii.Error are ValueErrors
+                raise RegisterError(f"trusted key {path} is not a register key: give the .pub file (one base64 line) "
+                                    "or the PEM signing key written by `prodgate register keygen`") from None
         keys[key_id(pub)] = pub
     return keys
 

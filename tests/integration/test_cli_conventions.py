@@ -151,7 +151,7 @@ def test_missing_and_binary_key_files_are_one_clear_line(tmp_path, env, register
     binary.write_bytes(bytes(range(256)) * 4)
     assert_error(prodgate(env, "keys", "show", missing), 1, missing, "cannot be read", "prodgate keys generate")
     assert_error(prodgate(env, "keys", "show", str(binary)), 1, str(binary), "not a key")
-    assert_error(prodgate(env, "register", "verify", "--trusted-key", missing), 1, missing, "--trusted-key")
+    assert_error(prodgate(env, "register", "verify", "--trusted-key", missing), 1, missing, "give the .pub file")
     assert_error(prodgate(env, "register", "verify", "--trusted-key", str(binary)), 1, str(binary), "not a register key")
     common = ["--person", "rita", "--role", "risk_compliance", "--stage", "go_live", "--change-id", "C1", "--system", "wiki",
               "--environment", "production", "--change-type", "routine", "--out", str(tmp_path)]

@@ -165,16 +165,7 @@ def _trusted(args):
             paths = [key + ".pub"]
         elif os.path.exists(key):
             paths = [key]
-    if not paths:
-        return None
-    try:
-        return load_public_keys(paths)
-    except OSError as exc:
-        raise RegisterError(f"trusted key {exc.filename} cannot be read ({exc.strerror}): give the .pub file of the "
-                            "register's signing key with --trusted-key") from None
-    except ValueError:  # UnicodeDecodeError and binascii.Error are ValueErrors
-        raise RegisterError(f"trusted key {', '.join(paths)} is not a register key: give the .pub file (one base64 "
-                            "line) or the PEM signing key written by `prodgate register keygen`") from None
+    return load_public_keys(paths) if paths else None
 
 
 class _TrackedStore:  # pylint: disable=too-few-public-methods
