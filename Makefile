@@ -14,7 +14,7 @@ LIMIT ?= all
 # Longest first (the data tier, then the release), two at a time (scripts/molecule.sh, MOLECULE_JOBS).
 SCENARIOS ?= database release $(filter-out database release,$(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))))
 
-.PHONY: setup demo test unit lint sanity molecule pytest lab-up lab-down clean
+.PHONY: setup demo test unit lint sanity molecule pytest lab-up lab-down clean ee
 
 setup:
 	@scripts/setup.sh
@@ -44,6 +44,10 @@ molecule:
 
 pytest:
 	pytest -q -p no:cacheprovider tests/unit tests/integration
+
+## make ee: build the execution environment localhost/prodgate-ee:<version> for AWX (once; docs/awx.md)
+ee: setup
+	@scripts/build-ee.sh
 
 ## make lab-up [LIMIT=app1,db1]: create the lab network and containers (all, or only LIMIT)
 lab-up: setup
