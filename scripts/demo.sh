@@ -133,6 +133,11 @@ say "trial run deployed: $(grep -o 'TRIAL RUN: [^"]*' "$demo/logs/05-go-live-tri
 say "served: $(served)"
 sign "$GL" --stage trial_run --stage go_live
 say "signed: trial-run summary (paul, bella), go-live (bella, rita, carol, pam)"
+if run 05-evidence pg evidence verify --policy "$world/policy.yml" --policy-root "$world/governance-root.yml" \
+     --evidence "$world/evidence/$GL" --change "$world/changes/$GL.yml" \
+     --implementer ivan --implementer jane --supervisor sam --launcher root; then
+  say "evidence: $(grep -o 'RESULT: .*' "$demo/logs/05-evidence.log" | head -n 1)"
+fi
 playbook 05-go-live-formal playbooks/go_live.yml "$GL"
 say "formal go-live done: $(grep -o 'FORMAL GO-LIVE: [^"]*' "$demo/logs/05-go-live-formal.log" | head -n 1)"
 say "served: $(served)"
