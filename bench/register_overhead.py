@@ -1,11 +1,19 @@
-"""Benchmark of the change register's cost (issue 5, deliverable 7).
+"""Benchmark of the change register's cost (issue 5, deliverable 7; issue 16, deliverable 4).
 
-Runs the same controller-bound playbook (50 local hosts x 20 tasks reporting changed, forks 10)
-plain, with prodgate.deploy.change_register on SQLite, and with ARA's callback (offline client,
-SQLite), alternating the three in each round, and prints the medians and ratios. Then it builds a
-register of 1,000,000 synthetic entries and times `verify` over it.
+Runs the same controller-bound playbook (local hosts x tasks reporting changed) plain, with
+prodgate.deploy.change_register on SQLite, and with ARA's callback (offline client, SQLite),
+alternating the three in each round, and prints the medians and ratios. Then it builds a
+register of synthetic entries and times `verify` over it (bench/register_scale.py measures every
+query at 100,000 and 1,000,000 entries).
 
     .venv/bin/python bench/register_overhead.py [--rounds 3] [--entries 1000000] [--skip-ara] [--json FILE]
+    # issue 16: 1,000 hosts, forks 50, through the approval gate and the change window
+    .venv/bin/python bench/register_overhead.py --hosts 1000 --forks 50 --tasks 3 --gate --entries 0
+
+Every mode runs under the same controller settings (a controller.yml with a signed policy, its
+pinned governance root and a fresh register per run, PRODGATE_CONTROLLER_CONFIG): with --gate the
+play starts with prodgate.deploy.approval_gate and prodgate.deploy.change_window (run_once, as
+the delivery playbooks run them), which consume the change's approvals in that register.
 
 Targets: prodgate <= 1.05 x plain; verify >= 200,000 entries/s.
 """
@@ -22,20 +30,41 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, ".venv", "bin")
 sys.path.insert(0, os.path.join(REPO, "plugins"))
+sys.path.insert(0, os.path.join(REPO, "tests"))
 
 HOSTS, TASKS, FORKS = 50, 20, 10
+GATE_TASKS = 2  # approval_gate and change_window, run_once
 
 
-def write_fixture(work):
+def write_fixture(work, gate=False):
+    """The inventory, the playbook, and the controller's world: keys, signed policy, evidence, run vars."""
+    from approval_world import ARTIFACT, World  # pylint: disable=import-outside-toplevel
+    names = [f"bench{i:04d}" for i in range(HOSTS)]
     with open(os.path.join(work, "hosts.yml"), "w", encoding="utf-8") as fh:
         fh.write("all:\n  hosts:\n")
-        for i in range(HOSTS):
-            fh.write(f"    bench{i:02d}: {{ansible_connection: local, ansible_python_interpreter: {BIN}/python}}\n")
+        for name in names:
+            fh.write(f"    {name}: {{ansible_connection: local, ansible_python_interpreter: {BIN}/python}}\n")
     with open(os.path.join(work, "bench.yml"), "w", encoding="utf-8") as fh:
         fh.write("- name: Register overhead benchmark\n  hosts: all\n  gather_facts: false\n  tasks:\n")
+        if gate:
+            fh.write("    - name: Refuse the change unless every signed approval is present\n"
+                     "      prodgate.deploy.approval_gate:\n      run_once: true\n"
+                     "    - name: Refuse the change inside a freeze window or without its lead time\n"
+                     "      prodgate.deploy.change_window:\n      run_once: true\n")
         for t in range(TASKS):
             fh.write(f"    - name: Change {t}\n      ansible.builtin.debug:\n        msg: change {t} on {{{{ inventory_hostname }}}}\n"
                      "      changed_when: true\n")
+    # the plan is submitted now for a start in two hours: no lead time, no freeze window in this policy
+    world = World(os.path.join(work, "world"), overrides={"lead_time_working_days": 0}, hosts=names)
+    binding = world.binding(system="ta-core", change_id="BENCH-1", implementers=["ivan", "jane"], supervisor="sam")
+    evidence = world.write_evidence(world.evidence(binding=binding), name="evidence")
+    variables = {"prodgate_evidence": evidence, "prodgate_change_id": binding["change_id"],
+                 "prodgate_change_type": binding["change_type"], "prodgate_system": binding["system"],
+                 "prodgate_environment": binding["environment"], "prodgate_version": binding["version"],
+                 "prodgate_artifacts": [ARTIFACT], "prodgate_implementers": ["ivan", "jane"], "prodgate_supervisor": "sam"}
+    with open(os.path.join(work, "vars.json"), "w", encoding="utf-8") as fh:
+        json.dump(variables, fh)
+    return world
 
 
 def ara_callback_dir():
@@ -43,25 +72,24 @@ def ara_callback_dir():
     return out.stdout.strip()
 
 
-def run(mode, work, n):
+def run(mode, work, n, world, gate=False):
     env = dict(os.environ)
     env.update({"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, "collections"),
                 "ANSIBLE_FORKS": str(FORKS), "ANSIBLE_NOCOLOR": "1", "PATH": BIN + os.pathsep + env.get("PATH", "")})
-    for k in ("ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CALLBACK_PLUGINS"):
+    for k in ("ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CALLBACK_PLUGINS") + tuple(k for k in env if k.startswith("PRODGATE_")):
         env.pop(k, None)
     state = os.path.join(work, f"{mode}-{n}")
     os.makedirs(state)
+    # a fresh register per run: the gate consumes the change's approvals in it (single use)
+    env["PRODGATE_CONTROLLER_CONFIG"] = world.controller(register_db=os.path.join(state, "register.db"),
+                                                         name=f"controller-{mode}-{n}.yml")
     if mode == "prodgate":
-        env.update({"ANSIBLE_CALLBACKS_ENABLED": "prodgate.deploy.change_register",
-                    "PRODGATE_REGISTER_DB": os.path.join(state, "register.db"),
-                    "PRODGATE_REGISTER_SIGNING_KEY": os.path.join(work, "signing.key"),
-                    "PRODGATE_REGISTER_ANCHOR": os.path.join(state, "anchor.json"),
-                    "PRODGATE_REGISTER_JOURNAL_DIR": os.path.join(state, "journal")})
+        env.update({"ANSIBLE_CALLBACKS_ENABLED": "prodgate.deploy.change_register"})
     elif mode == "ara":
         env.update({"ANSIBLE_CALLBACK_PLUGINS": ara_callback_dir(), "ARA_API_CLIENT": "offline",
                     "ARA_BASE_DIR": state, "ARA_DATABASE_NAME": os.path.join(state, "ansible.sqlite")})
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(work, "hosts.yml"), os.path.join(work, "bench.yml"),
-           "-e", "prodgate_change_id=BENCH-1", "-e", "prodgate_change_type=routine"]
+           "-e", "@" + os.path.join(work, "vars.json")]
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
@@ -71,9 +99,9 @@ def run(mode, work, n):
         from prodgate.register_store import open_store  # pylint: disable=import-outside-toplevel
         with open_store(os.path.join(state, "register.db")) as store:
             count = store.head()[0]
-        expected = HOSTS * TASKS * 2 + 3
-        if count != expected:
-            sys.exit(f"prodgate run recorded {count} entries, expected {expected}")
+        expected = HOSTS * TASKS * 2 + (GATE_TASKS * 2 if gate else 0) + 3  # + run_open, run_close, checkpoint
+        if count < expected:
+            sys.exit(f"prodgate run recorded {count} entries, expected at least {expected}")
     return elapsed
 
 
@@ -117,38 +145,48 @@ def verify_throughput(entries, work):
 
 
 def main():
+    global HOSTS, TASKS, FORKS  # pylint: disable=global-statement
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--hosts", type=int, default=HOSTS)
+    ap.add_argument("--tasks", type=int, default=TASKS, help="changed tasks per host")
+    ap.add_argument("--forks", type=int, default=FORKS)
+    ap.add_argument("--gate", action="store_true", help="start the play with the approval gate and the change window")
+    ap.add_argument("--entries", type=int, default=1_000_000, help="verify a synthetic register of this size (0: skip)")
     ap.add_argument("--skip-ara", action="store_true")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
+    HOSTS, TASKS, FORKS = args.hosts, args.tasks, args.forks
     work = tempfile.mkdtemp(prefix="prodgate-bench-")
     try:
-        write_fixture(work)
+        world = write_fixture(work, gate=args.gate)
         modes = ["plain", "prodgate"] + ([] if args.skip_ara else ["ara"])
         times = {m: [] for m in modes}
         for n in range(args.rounds):
             order = modes[n % len(modes):] + modes[:n % len(modes)]  # rotate so no mode always runs first
             for mode in order:
-                times[mode].append(run(mode, work, n))
+                times[mode].append(run(mode, work, n, world, gate=args.gate))
                 print(f"round {n + 1}: {mode:8} {times[mode][-1]:7.2f} s", flush=True)
         med = {m: statistics.median(v) for m, v in times.items()}
-        print(f"\n{HOSTS} hosts x {TASKS} changed tasks, forks {FORKS}, {args.rounds} rounds alternating")
+        print(f"\n{HOSTS} hosts x {TASKS} changed tasks{' after the gate and the window' if args.gate else ''}, "
+              f"forks {FORKS}, {args.rounds} rounds alternating; load average {os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} CPU(s)")
         for m in modes:
             print(f"median {m:8} {med[m]:7.2f} s   ratio to plain {med[m] / med['plain']:.3f}")
         verdict = "meets" if med["prodgate"] / med["plain"] <= 1.05 else "MISSES"
         print(f"prodgate / plain = {med['prodgate'] / med['plain']:.3f} ({verdict} the 1.05 target)")
         if "ara" in med:
             print(f"ara / prodgate = {med['ara'] / med['prodgate']:.2f}")
-        n_entries, secs = verify_throughput(args.entries, work)
-        rate = n_entries / secs
-        print(f"verify: {n_entries} entries in {secs:.2f} s = {rate:,.0f} entries/s "
-              f"({'meets' if rate >= 200_000 else 'MISSES'} the 200,000/s target)")
+        figures = {"hosts": HOSTS, "tasks": TASKS, "forks": FORKS, "gate": args.gate, "times": times, "medians": med}
+        if args.entries:
+            n_entries, secs = verify_throughput(args.entries, work)
+            rate = n_entries / secs
+            print(f"verify: {n_entries} entries in {secs:.2f} s = {rate:,.0f} entries/s "
+                  f"({'meets' if rate >= 200_000 else 'MISSES'} the 200,000/s target)")
+            figures.update({"verify_entries": n_entries, "verify_seconds": secs, "verify_rate": rate})
         if args.json:
             with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump({"times": times, "medians": med, "verify_entries": n_entries, "verify_seconds": secs,
-                           "verify_rate": rate}, fh, indent=2)
+                json.dump(figures, fh, indent=2)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -222,11 +222,21 @@ class RegisterStore:
         return self._read("SELECT seq, prev_hash, hash, body FROM register_entries WHERE body LIKE ? "
                           "ORDER BY seq DESC LIMIT ?", (_CHECKPOINT_LIKE, limit))
 
-    def bodies(self, like=None):
-        """(seq, body) of entries, optionally pre-filtered by a LIKE pattern on the body text."""
-        if like:
-            return self._read("SELECT seq, body FROM register_entries WHERE body LIKE ? ORDER BY seq", (like,))
-        return self._read("SELECT seq, body FROM register_entries ORDER BY seq")
+    def bodies(self, like=None, batch=20000):
+        """(seq, body) of entries in seq order, optionally pre-filtered by a LIKE pattern on the body
+        text; streamed ``batch`` rows at a time (keyset on seq), so memory does not grow with the register."""
+        cursor = 0
+        while True:
+            if like:
+                rows = self._read("SELECT seq, body FROM register_entries WHERE seq > ? AND body LIKE ? ORDER BY seq "
+                                  "LIMIT ?", (cursor, like, batch))
+            else:
+                rows = self._read("SELECT seq, body FROM register_entries WHERE seq > ? ORDER BY seq LIMIT ?",
+                                  (cursor, batch))
+            yield from rows
+            if len(rows) < batch:
+                return
+            cursor = rows[-1][0]
 
     def __enter__(self):
         return self
