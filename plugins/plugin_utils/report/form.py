@@ -239,7 +239,8 @@ def to_markdown(doc):
         out.append("")
         for t in h["tasks"]:
             note = " (no_log: content withheld)" if t["censored"] else ""
-            out.append(f"- {t['task']} ({t['module']}): {t['status']}{note} [entry {t['seq']}]")
+            msg = f": {t['msg']}" if t.get("msg") else ""
+            out.append(f"- {t['task']} ({t['module']}): {t['status']}{note}{msg} [entry {t['seq']}]")
             for d in t["diffs"]:
                 out += ["", f"  ```diff", f"  # {d['label']}"] + [f"  {line}" for line in d["lines"]] + ["  ```", ""]
         out.append("")
