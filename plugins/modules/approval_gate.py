@@ -50,7 +50,7 @@ author:
   - prodgate maintainers (@prodgate)
 options:
   evidence:
-    description: Evidence bundle, a folder of C(*.json) envelopes or one JSON file. Default from C(prodgate_evidence). Evidence files are not trusted: each envelope is verified.
+    description: Evidence bundle, a folder of C(*.json) envelopes or one JSON file. Default from C(prodgate_evidence). Evidence files are not trusted, each envelope is verified.
     type: path
   change_id:
     description: Change id the approvals must name. Default from C(prodgate_change_id).

@@ -59,7 +59,7 @@ options:
     type: list
     elements: str
   targets:
-    description: Hosts changed now, which the approvals must cover. Defaults to the current batch (C(ansible_play_batch)).
+    description: Hosts of the change, which the approvals must cover. Defaults to the play's hosts (C(ansible_play_hosts_all)), as for the gate.
     type: list
     elements: str
   plan_digest:
@@ -67,7 +67,7 @@ options:
     type: str
   break_glass:
     description:
-      - Break-glass mode (see M(prodgate.deploy.approval_gate)): a deny window or the lead time does not stop the change,
+      - Break-glass mode (see M(prodgate.deploy.approval_gate)). A deny window or the lead time does not stop the change,
         but the decision that would have refused it is returned with RV(overridden_by=break_glass) so the register keeps
         it. Refused when the signed policy has no C(break_glass) section.
     type: bool
