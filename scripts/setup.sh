@@ -5,16 +5,23 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
-# Debian packages the project needs on the controller.
-#   podman/runc/debootstrap: the lab and molecule; postgresql: the register's PostgreSQL backend tests.
-APT_PACKAGES="podman runc netavark aardvark-dns debootstrap uidmap slirp4netns fuse-overlayfs postgresql postgresql-client make git rsync shellcheck"
+# --system-only: only the machine's part (Debian packages and the podman settings, steps 1-2), nothing
+# in the checkout; tests/integration/test_setup_packages.py runs it on a fresh Debian minbase.
+system_only=false
+case "${1:-}" in
+  "") ;;
+  --system-only) system_only=true ;;
+  *) echo "setup: unknown option '$1'; usage: scripts/setup.sh [--system-only]"; exit 2 ;;
+esac
 PYTHON=${PYTHON:-python3}
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "setup: $1 needs root: run 'sudo make setup' once, or install it yourself ($2)"; exit 1; }; }
 
-# 1. Debian packages ---------------------------------------------------------------------------
+# 1. Debian packages: the first word of each line of scripts/host-packages.txt (the one list, which
+#    also names the commands the project calls from each package) ---------------------------------
+mapfile -t apt_packages < <(sed 's/#.*//' scripts/host-packages.txt | awk 'NF { print $1 }')
 missing=()
-for p in $APT_PACKAGES; do
+for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -22,8 +29,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   need_root "installing ${missing[*]}" "apt-get install -y ${missing[*]}"
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  aptlog=$(mktemp /tmp/prodgate-setup-apt.XXXXXX)
+  if ! { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >"$aptlog" 2>&1; then
+    tail -25 "$aptlog"; echo "setup: apt-get failed; full log in $aptlog"; exit 1
+  fi
+  rm -f "$aptlog"
 fi
 
 # 2. podman settings (platform-notes: runc and ulimits, or containers fail to start) -------------
@@ -57,6 +67,7 @@ print(" ".join(changes))
 PY
 )
 [ -n "$changed" ] && echo "setup: wrote $conf: set $changed"
+"$system_only" && exit 0
 
 # 3. Python virtual environment -----------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
