@@ -124,19 +124,27 @@ def _plain_console(file):
 
 
 def _table(columns, rows, header_style=None):
+    """A rich table. On a terminal narrower than the table only the columns marked to fold (a
+    third element ``True``: task names, paths) fold; ids, times and states keep their width."""
     from rich.table import Table
+    cells = [[_cell(column[1](row) if callable(column[1]) else row.get(column[1])) for column in columns] for row in rows]
     table = Table(box=None, pad_edge=False, show_edge=False, header_style=header_style, highlight=False)
-    for header, _value in columns:
-        table.add_column(header, no_wrap=True, overflow="ignore")
-    for row in rows:
-        table.add_row(*(_cell(value(row) if callable(value) else row.get(value)) for _header, value in columns))
+    for index, column in enumerate(columns):
+        if len(column) > 2 and column[2]:
+            table.add_column(column[0], overflow="fold")
+        else:
+            width = max([len(column[0])] + [len(row[index]) for row in cells])
+            table.add_column(column[0], no_wrap=True, overflow="ignore", min_width=width)
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
 def table_text(columns, rows):
     """Plain-text table (header row, columns two spaces apart, no trailing blanks).
 
-    ``columns`` is a list of ``(HEADER, key)`` or ``(HEADER, callable(row) -> value)``."""
+    ``columns`` is a list of ``(HEADER, key)`` or ``(HEADER, callable(row) -> value)``, with a
+    third element ``True`` for a text column that may fold on a narrow terminal."""
     buf = io.StringIO()
     _plain_console(buf).print(_table(columns, rows))
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines())

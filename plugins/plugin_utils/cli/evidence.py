@@ -70,7 +70,7 @@ def verify_cmd(args):
                          f"pending: {', '.join(report.pending_stages)}")
         lines.append("")
         lines.append(table_text([("STAGE", "stage"), ("ROLE", "role"), ("NEED", "need"),
-                                 ("PRESENT", lambda r: ", ".join(r["present"]) or "-"), ("STATUS", "status")], report.rows))
+                                 ("PRESENT", lambda r: ", ".join(r["present"]) or "-", True), ("STATUS", "status")], report.rows))
         if report.envelope_problems:
             lines += ["", "invalid evidence:"] + [f"  - {p}" for p in report.envelope_problems]
         others = [p for p in report.problems if p not in report.envelope_problems]

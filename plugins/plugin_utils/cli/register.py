@@ -11,10 +11,11 @@ from ._common import (add_json_flag, add_list_flags, choice_list, emit, output_r
 from ..errors import RegisterError
 from ..register_audit import gate_status
 from ..register_chain import generate_key, key_id, load_public_keys, public_key_b64, load_key
-from ..register_query import (CHANGE_COLUMNS, RegisterView, change_form, change_view, form_markdown,
+from ..register_query import (CHANGE_COLUMNS, RegisterView, change_form, change_view,
                               iter_entries, list_runs, load, select_changes, show_run, system_archive, write_csv,
                               write_markdown)
 from ..register_store import open_store, redact_url, wrap_db_errors
+from ..report.form import document as form_document, to_markdown as form_document_markdown
 from ..register_witness import append_only, parse_witnesses, read_witness
 from ..register_writer import (DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter, anchor_path, expand,
                                import_journal, pending_journals, verify_register, witness_spec)
@@ -107,8 +108,8 @@ RUN_COLUMNS = [
     ("CHANGE", lambda r: r["change_id"] or "-"),
     ("SYSTEM", lambda r: r["system"] or "-"),
     ("STATE", "state"),
-    ("PLAYBOOK", "playbook"),
-    ("AWX", lambda r: f"job {r['awx_job_id']} by {r['awx_user']}" if r.get("awx_job_id") else ""),
+    ("PLAYBOOK", "playbook", True),
+    ("AWX", lambda r: f"job {r['awx_job_id']} by {r['awx_user']}" if r.get("awx_job_id") else "", True),
 ]
 
 
@@ -122,10 +123,10 @@ CHANGE_TABLE = [
     ("CHANGE", lambda r: r.get("change_id") or "-"),
     ("HOST", "host"),
     ("STATUS", _shown_status),
-    ("MODULE", lambda r: r.get("module") or "-"),
-    ("TASK", "task"),
+    ("MODULE", lambda r: r.get("module") or "-", True),
+    ("TASK", "task", True),
     ("NOTE", lambda r: " ".join(n for n, on in (("[check mode]", r.get("check_mode")), ("[censored]", r.get("censored")))
-                                if on)),
+                                if on), True),
 ]
 
 
@@ -312,7 +313,8 @@ def cmd_form(args):
     with _store(args) as store:
         form = change_form(change_view(store, args.change), args.change)
         form["gate"] = gate_status(store.bodies(), args.change, policy=_register_audit.controller_policy())
-    emit(args, form, lambda: form_markdown(form))
+    # The form as a document a person signs off (issue 13): each fact once, decisions in words.
+    emit(args, form, lambda: form_document_markdown(form_document(form)))
     return 0
 
 
