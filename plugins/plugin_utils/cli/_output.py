@@ -220,7 +220,8 @@ class _ProgressDisplay:
         if self.total is not None:
             columns += [BarColumn(), MofNCompleteColumn()]
         columns.append(TimeElapsedColumn())
-        display = Progress(*columns, console=_console(file=sys.stderr, force_terminal=True), transient=True)
+        display = Progress(*columns, console=_console(file=sys.stderr, force_terminal=True), transient=True,
+                           refresh_per_second=4)
         display.start()
         self._display = display
         task = display.add_task(self.description, total=self.total)
