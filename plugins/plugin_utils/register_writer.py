@@ -116,6 +116,13 @@ def tail_check(store, anchor_path=None, trusted_keys=None, witnesses=()):
     return problems
 
 
+# Entries written outside a run's own stream. A gate decision is appended by the approval gate
+# inside a run (by the single-use ledger, without the run id): it is accepted when its change is
+# the change of a run allowed to write. A retrospective approval is recorded by `prodgate register
+# retrospective` from the command line (its approvals were verified against the policy then).
+RUNLESS_KINDS = ("gate_decision", "retrospective_approval")
+
+
 def _unsigned_tail_problems(cps, rows):
     """Entries after the last checkpoint that belong to no run open at it or opened after it."""
     last_seq = cps[0][0]
@@ -125,6 +132,11 @@ def _unsigned_tail_problems(cps, rows):
     else:
         base, span = [], [r for r in rows if r[0] < last_seq]
     allowed = set(open_runs_after(base, span))
+    changes = {}
+    for seq, _prev, _hash, body in rows:
+        if '"kind":"run_open"' in body:
+            opened = json.loads(body)
+            changes[opened.get("run")] = (opened.get("change") or {}).get("id")
     for seq, _prev, _hash, body in rows:
         if seq <= last_seq:
             continue
@@ -133,9 +145,14 @@ def _unsigned_tail_problems(cps, rows):
             allowed.add(opened)
             continue
         try:
-            run = json.loads(body).get("run")
+            data = json.loads(body)
         except ValueError:
-            run = None
+            data = {}
+        run, kind = data.get("run"), data.get("kind")
+        if run is None and kind == "gate_decision" and data.get("change_id") in {changes.get(r) for r in allowed}:
+            continue
+        if run is None and kind == "retrospective_approval":
+            continue
         if run not in allowed:
             return [f"entry {seq} after the last signed checkpoint (entry {last_seq}) belongs to run {run}, which "
                     "was neither open at that checkpoint nor opened after it: an entry was added to the register "

@@ -71,6 +71,11 @@ class ReportWorld:
         for i, (host, task, status, result) in enumerate(steps):
             task = dict(task, uuid=f"{run_id}-t{i}", check_mode=check_mode)
             w.append([build_intent(run_id, host, task, _ts(day, "10:00", i))])
+            if task["module"] == "prodgate.deploy.approval_gate":
+                # what the single-use ledger appends with the gate's decision (plugin_utils/ledger.py)
+                decision = {k: result[k] for k in ("change_id", "required_stages", "performed_stage", "approvals",
+                                                   "implementers", "supervisor")}
+                w.append([dict(decision, kind="gate_decision", ts=_ts(day, "10:00", i), job_id=None)])
             w.append([build_outcome(run_id, host, task, status, result, _ts(day, "10:00", i), duration_ms=1200)])
             if status == "failed" and not task.get("ignore"):
                 failed.add(host)

@@ -30,6 +30,11 @@ def outcome(form):
     """One word for how the change went, in the order an auditor asks."""
     runs = form.get("runs") or []
     gates = _gate_runs(form)
+    audit_status = str((form.get("gate") or {}).get("status") or "")  # register_audit.gate_status
+    if audit_status.startswith("BREAK-GLASS"):
+        return "break_glass"
+    if audit_status == "UNGATED":
+        return "ungated"
     if form.get("break_glass") or any(g.get("break_glass") for g in gates) or any(r.get("break_glass") for r in runs):
         return "break_glass"
     if form.get("rolled_back") or form.get("rollback"):
@@ -44,7 +49,7 @@ def outcome(form):
     if gates and all(g.get("performed_stage") == "trial_run" for g in gates):
         return "trial_run"
     changed = any(it.get("changed") for items in (form.get("per_host") or {}).values() for it in items)
-    if not gates and changed:
+    if not gates and changed and not audit_status:
         return "ungated"
     return "completed"
 
@@ -86,6 +91,9 @@ def approvals(form):
 
 def gate_sentences(form):
     out = []
+    audit = form.get("gate") or {}
+    if audit.get("text") and audit.get("status") != "gated":
+        out.append(audit["text"][0].upper() + audit["text"][1:] + ("" if audit["text"].endswith(".") else "."))
     for ev in _gate_runs(form):
         stage = ev.get("performed_stage")
         pending = [p.get("stage") if isinstance(p, dict) else p for p in ev.get("pending_stages") or []]

@@ -36,8 +36,9 @@ def slug(text):
 
 # ---- changes ------------------------------------------------------------------------------------
 
-def executed_changes(view, tz, analyses=None):
-    """[change dict] of every change id in the register, with its document form and its day."""
+def executed_changes(view, tz, analyses=None, gate_of=None):
+    """[change dict] of every change id in the register, with its document form and its day.
+    ``gate_of(change id)``: how it went through the gate (``register_audit.gate_status``)."""
     analyses = analyses or {}
     ids = []
     for run in sorted(view.runs.values(), key=lambda r: r["first_seq"]):
@@ -50,6 +51,8 @@ def executed_changes(view, tz, analyses=None):
         opens = [r.get("open") or {} for r in view.runs.values()
                  if ((r.get("open") or {}).get("change") or {}).get("id") == cid]
         form["break_glass"] = any(o.get("break_glass") or (o.get("change") or {}).get("break_glass") for o in opens)
+        if gate_of is not None:
+            form["gate"] = gate_of(cid)
         doc = form_mod.document(form, analyses.get(cid), tz)
         started = _parse_ts((form.get("runs") or [{}])[0].get("started"))
         doc["day"] = started.astimezone(tz).date() if started else None

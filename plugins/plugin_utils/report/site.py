@@ -26,7 +26,13 @@ def build_site(out_dir, policy, cal, view, tz, today, months, envelopes=(), reco
     """Write the pages; returns {page name: path} of what was written."""
     analyses = {r["change_id"]: r for r in records if r.get("kind") == "failure_analysis"}
     filings = [r for r in records if r.get("kind") == "mlps_filing"]
-    changes = model.executed_changes(view, tz, analyses) if view is not None else []
+    gate_of = None
+    if store is not None:
+        from ..register_audit import gate_status  # pylint: disable=import-outside-toplevel
+
+        def gate_of(change_id):
+            return gate_status(store.bodies(), change_id, policy=policy)
+    changes = model.executed_changes(view, tz, analyses, gate_of) if view is not None else []
     planned = model.planned_changes(policy, envelopes, tz)
     systems = [{"id": s.get("id"), "name": s.get("name"), "slug": model.slug(s.get("id"))}
                for s in policy.raw.get("systems") or []]

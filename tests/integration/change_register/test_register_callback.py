@@ -128,7 +128,8 @@ def test_changes_filters_form_and_archive(recorded):
     assert form["implementers"] == ["alice", "bob"] and form["supervisor"] == "carol"
     assert form["request"]["type"] == "version_update" and form["results"] and set(form["per_host"]) == {"web1", "web2"}
     md = prodgate(env, "register", "form", "CHG-2026-0042")
-    assert md.returncode == 0 and "+version=2.4.1" in md.stdout and "supervisor on site: carol" in md.stdout
+    assert md.returncode == 0 and "+version=2.4.1" in md.stdout and "Supervisor on site: carol" in md.stdout
+    assert "--- before" not in md.stdout and "ansible-tmp" not in md.stdout  # the document form (issue 13)
     archive = _json(prodgate(env, "register", "archive", "ta", "--json"))
     assert archive["current_version"] == "2.4.1" and len(archive["history"]) == 1
     assert "Write the application config" in archive["configuration"]["web1"]

@@ -206,3 +206,19 @@ def test_a_configured_witness_is_append_only_where_the_file_system_allows(env, t
             open(witness, "w", encoding="utf-8").close()
         _clear_append_only(witness)
     assert status is not None or os.geteuid() != 0
+
+
+def test_a_gate_decision_of_the_running_change_is_accepted_a_forged_one_is_not(env):
+    """The approval gate appends its decision without a run id (the single-use ledger does)."""
+    slow = RegisterWriter(url=env["PRODGATE_REGISTER_DB"], signing_key=env["PRODGATE_REGISTER_SIGNING_KEY"],
+                          anchor=env["PRODGATE_REGISTER_ANCHOR"])
+    slow.preflight({"kind": "run_open", "run": "slow", "ts": "2026-11-29T08:00:00Z", "change": {"id": "CHG-SLOW"}})
+    _run(env, "quick")
+    slow.append([{"kind": "gate_decision", "change_id": "CHG-SLOW", "approvals": []}])
+    _preflight(env, "next")  # the decision of a change whose run is still open
+    slow.close()
+    _run(env, "after")
+    with open_store(env["PRODGATE_REGISTER_DB"]) as store:
+        store.append([canonical_json({"kind": "gate_decision", "change_id": "CHG-FORGED", "approvals": []})])
+    with pytest.raises(RegisterError, match="forged"):
+        _preflight(env, "later")
