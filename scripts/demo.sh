@@ -200,3 +200,4 @@ echo "--------------------------------------------------------------------- prod
 prodgate register verify
 
 step "done in $(elapsed): forms in $demo/form-*.md, logs in $demo/logs/"
+pg report build --out "$demo/report" --evidence "$world/evidence" --records "$world/records"  # the operations picture (issue 13): prints its file:// path
