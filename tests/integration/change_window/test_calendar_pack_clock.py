@@ -45,8 +45,8 @@ def _run(folder, environment, clocks, clock_envs=("staging",)):
     """change_window at each clock for ta-core in ``environment``: (registered results by clock, output)."""
     policy_path = os.path.join(folder, "policy.yml")
     config = _controller(folder, policy_path, os.path.join(folder, "governance-root.yml"), list(clock_envs))
-    fx.dump(os.path.join(folder, "hosts.yml"), {"all": {"hosts": {"app1": {"ansible_connection": "local",
-                                                                          "ansible_python_interpreter": sys.executable}}}})
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    fx.dump(os.path.join(folder, "hosts.yml"), {"all": {"hosts": {"app1": host}}})
     play = {"hosts": "app1", "gather_facts": False, "tasks": [
         {"name": "change window", "prodgate.deploy.change_window": {
             "system": "ta-core", "environment": environment, "change_type": "version_update", "now": "{{ item }}"},

@@ -36,7 +36,7 @@ class Governance:
     """Governance key holders: ``threshold`` of ``count`` keys."""
 
     def __init__(self, count=2, threshold=2):
-        self.keys = [dsse.generate_private_key() for _ in range(count)]
+        self.keys = [dsse.generate_private_key() for _index in range(count)]
         self.threshold = threshold
 
     def section(self):
