@@ -143,6 +143,8 @@ def test_the_year_end_freeze_is_on_the_year_end_days(site):
     assert "year-end-close" not in cells["2025-12-30"]["text"] + cells["2026-01-06"]["text"]
     assert "New Year's Day" in cells["2026-01-01"]["text"] and "make-up day" in cells["2026-01-04"]["text"]
     assert "off" in cells["2025-12-27"]["class"].split() and "trading" not in cells["2025-12-27"]["text"]
+    page = dom(site["tmp"], site["out"] / "system-ta-core.html")
+    assert 'data-article="13-15"' in page and "no evidence recorded" in page  # Art. 13-15: no code can check it
     # the wiki (it_management) is not under the core_business freezes
     wiki = parse(dom(site["tmp"], site["out"] / "system-wiki.html")).cells
     assert "year-end-close" not in wiki["2026-01-02"]["text"] and "frozen" not in wiki["2026-01-02"]["class"]
@@ -177,7 +179,12 @@ def test_failure_analysis_is_open_until_the_it_pm_signs_one(site):
                        "--policy", rw.world.policy_path, "--out", str(rw.records / "mlps-ta-core.json"),
                        "--filed-on", "2025-12-29", "--reference", "PSB-2025-0815")
     assert filing.returncode == 0, filing.stderr
+    handover = _prodgate(env, "report", "sign", "evidence", "ta-core", "--article", "13-15", "--key",
+                         rw.world.write_key("paula"), "--policy", rw.world.policy_path, "--out",
+                         str(rw.records / "ev-ta-core-13.json"), "--evidence", "vendor handover pack DOC-77 in the archive")
+    assert handover.returncode == 0, handover.stderr
     site["build"]()
+    assert "vendor handover pack DOC-77" in dom(site["tmp"], site["out"] / "system-ta-core.html")
     html = dom(site["tmp"], site["out"] / "change-CHG-UP120.html")
     assert "Open:" not in html and "missing DB migration" in html and "by paula (IT project manager)" in html
     rows = parse(dom(site["tmp"], site["out"] / "mlps.html")).rows

@@ -67,9 +67,11 @@ def register(subparsers):
     add_json_flag(p)
     p.set_defaults(handler=cmd_build)
 
-    s = sub.add_parser("sign", help="sign a record: mlps-filing (Art. 20(7)) or failure-analysis (Art. 23-24)")
-    s.add_argument("kind", choices=["mlps-filing", "failure-analysis"])
-    s.add_argument("subject", metavar="SYSTEM_OR_CHANGE", help="the system (mlps-filing) or the change id (failure-analysis)")
+    s = sub.add_parser("sign", help="sign a record: mlps-filing (Art. 20(7)), failure-analysis (Art. 23-24) or "
+                                    "evidence (Art. 11, 13-15, 21, 29-30)")
+    s.add_argument("kind", choices=["mlps-filing", "failure-analysis", "evidence"])
+    s.add_argument("subject", metavar="SYSTEM_OR_CHANGE", help="the system (mlps-filing, evidence) or the change id "
+                                                               "(failure-analysis)")
     s.add_argument("--key", required=True, help="your private key (the one in the policy)")
     s.add_argument("--policy", help="the signed policy (default: the controller's): finds who you are from your key")
     s.add_argument("--out", required=True, help="record file to write, in the records folder the report reads")
@@ -78,6 +80,8 @@ def register(subparsers):
     s.add_argument("--cause", help="failure-analysis: what caused the failure")
     s.add_argument("--action", help="failure-analysis: what is done so it does not happen again")
     s.add_argument("--owner", help="failure-analysis: who owns the action")
+    s.add_argument("--article", help="evidence: the article it is for (11, 13-15, 21, 29-30)")
+    s.add_argument("--evidence", help="evidence: what the evidence is and where it is kept")
     add_json_flag(s)
     s.set_defaults(handler=cmd_sign)
 
@@ -186,6 +190,13 @@ def cmd_sign(args):
         fields = {"system": args.subject, "filed_on": args.filed_on, "reference": args.reference}
         if args.subject not in policy.systems:
             raise ProdgateError(f"system {args.subject!r} is not in the policy's catalogue: one of {', '.join(policy.systems)}")
+    elif kind == "evidence":
+        articles = [a for a, _r in model.EVIDENCE_CHECKLIST]
+        if args.article not in articles:
+            raise ProdgateError(f"--article {args.article!r}: evidence is recorded for one of {', '.join(articles)}")
+        if args.subject not in policy.systems:
+            raise ProdgateError(f"system {args.subject!r} is not in the policy's catalogue: one of {', '.join(policy.systems)}")
+        fields = {"system": args.subject, "article": args.article, "evidence": args.evidence}
     else:
         fields = {"change_id": args.subject, "cause": args.cause, "action": args.action, "owner": args.owner}
     roles = KINDS[kind][1]

@@ -240,3 +240,24 @@ def calendar_status(cal, today, warning_days=60):
     left = (last - today).days if last else None
     return {"last_covered": last, "days_left": left, "years": list(cal.available_years()),
             "warning": left is not None and left <= warning_days, "warning_days": warning_days}
+
+
+# Articles no code can check: the report shows per system whether signed evidence exists.
+EVIDENCE_CHECKLIST = [
+    ("11", "go-live path from application to production run followed, IT PM and IT ops named"),
+    ("13-15", "vendor handover: documents, training, monitoring means, maintenance tools, backup plan, "
+              "emergency contacts, at least one named maintainer"),
+    ("21", "system software (OS, database, middleware, monitoring) managed by IT ops"),
+    ("29-30", "the platforms' security mechanisms used for backup, protection and services"),
+]
+
+
+def evidence_checklist(system, records):
+    """[(article, requirement, latest signed evidence record or None)] for one system."""
+    rows = []
+    for article, requirement in EVIDENCE_CHECKLIST:
+        found = sorted((r for r in records if r.get("kind") == "evidence" and r.get("system") == system
+                        and str(r.get("article")) == article), key=lambda r: str(r.get("signed_at")))
+        rows.append({"article": article, "requirement": requirement, "system": system,
+                     "record": found[-1] if found else None})
+    return rows

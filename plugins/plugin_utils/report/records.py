@@ -15,6 +15,8 @@ RECORD_PAYLOAD_TYPE = "application/vnd.prodgate.record+json"
 KINDS = {
     "mlps_filing": (("system", "filed_on", "reference"), None, "Art. 20(7)"),
     "failure_analysis": (("change_id", "cause", "action", "owner"), ("it_pm",), "Art. 23-24"),
+    # what no code can check (the articles of EVIDENCE_CHECKLIST): someone attests the evidence exists
+    "evidence": (("system", "article", "evidence"), None, "Art. 11, 13-15, 21, 29-30"),
 }
 
 

@@ -72,10 +72,11 @@ def build_site(out_dir, policy, cal, view, tz, today, months, envelopes=(), reco
         return [model.month_grid(y, m, cal, subset, chosen, plan, today) for y, m in months]
 
     page("index.html", "calendar.html.j2", title="Change calendar: all systems", scope="All systems",
-         months=grids([s["id"] for s in systems]), alerts=alerts)
+         months=grids([s["id"] for s in systems]), alerts=alerts, checklist=None)
     for s in systems:
         page(f"system-{s['slug']}.html", "calendar.html.j2", title=f"Change calendar: {s['id']}",
-             scope=f"{s['id']} ({s['name']})", months=grids([s["id"]]), alerts=[])
+             scope=f"{s['id']} ({s['name']})", months=grids([s["id"]]), alerts=[],
+             checklist=model.evidence_checklist(s["id"], records))
     page("changes.html", "changes.html.j2", title="Changes", changes=changes, planned=planned)
     for c in changes:
         page(c["page"], "change.html.j2", title=f"Change {c['change_id']}", doc=c)
