@@ -107,6 +107,10 @@ def test_a_refusal_exits_1_and_a_usage_error_exits_2(env, register):
     assert_error(prodgate(env, "register", "runs", "-f", "xml"), 2, "'xml'", "'table', 'json', 'csv', 'yaml'")
     assert_error(prodgate(env, "register", "runs", "--limit", "-1"), 2, "'-1'", ">= 0")
     assert_error(prodgate(env, "nonsense"), 2, "nonsense")
+    assert_error(prodgate(env, "policy", "check", "policy.yml", "--at", "tomorrow"), 2, "--at", "'tomorrow'",
+                 "ISO-8601")
+    assert_error(prodgate(env, "evidence", "verify", "--policy", "p.yml", "--evidence", "e", "--at", "2026-03-02T09:00"),
+                 2, "--at", "no UTC offset", "+08:00")
     assert prodgate(env, "register").returncode == 2  # a group without its sub-command
 
 

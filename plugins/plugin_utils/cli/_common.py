@@ -6,7 +6,8 @@ Every group (calendar, report, audit, ... and new ones) follows the conventions 
 - errors: raise :class:`prodgate.errors.ProdgateError` for a refusal (main() prints
   ``prodgate: error: MESSAGE`` and exits 1); return ``EXIT_FAILED`` (1) after printing a failed
   check; invalid option values are usage errors (exit 2): validate them with ``type=``
-  functions (``limit_value``, ``time_value``, ``choice_list``) so argparse reports them;
+  functions (``limit_value``, ``time_value``, ``instant_value``, ``choice_list``) so argparse
+  reports them;
 - list output: ``add_list_flags(parser)`` (``-f table|json|csv|yaml``, ``--json``, ``--limit``,
   default 50) and ``output_rows(args, rows, columns)`` (header row, limit, format);
 - tables that are not lists: ``table_text(columns, rows)`` (rich, plain text);
@@ -15,11 +16,11 @@ Every group (calendar, report, audit, ... and new ones) follows the conventions 
 """
 import json
 
-from ._output import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_list_flags, choice_list, limit_value, output_rows, progress,
-                      table_text, time_value, track, wants_json)
+from ._output import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_list_flags, choice_list, instant_value, limit_value,
+                      output_rows, progress, table_text, time_value, track, wants_json)
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_json_flag", "add_list_flags", "choice_list", "emit",
-           "limit_value", "output_rows", "progress", "table_text", "time_value", "track", "wants_json"]
+           "instant_value", "limit_value", "output_rows", "progress", "table_text", "time_value", "track", "wants_json"]
 
 
 def add_json_flag(parser):

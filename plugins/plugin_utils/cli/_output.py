@@ -9,7 +9,8 @@ Exit codes (:func:`prodgate.cli.main` maps them; handlers return EXIT_OK or EXIT
     or return 1 after printing the failed verdict (``policy check``, ``evidence verify``,
     ``register verify``); ``EXIT_USAGE`` (2) a usage error: argparse reports it, so validate
     option values with ``type=`` functions that raise :class:`argparse.ArgumentTypeError`
-    (see :func:`limit_value`, :func:`time_value`, :func:`choice_list`). A closed pipe ends quietly.
+    (see :func:`limit_value`, :func:`time_value`, :func:`instant_value`, :func:`choice_list`).
+    A closed pipe ends quietly.
 
 List output (``register runs``, ``register changes``, any command printing rows)
     :func:`add_list_flags` gives the parser ``-f/--format table|json|csv|yaml``, ``--json``
@@ -74,6 +75,16 @@ def time_value(text):
     elif len(text.strip()) == 10:
         return parsed.date().isoformat()
     return parsed.isoformat(timespec="seconds")
+
+
+def instant_value(text):
+    """An instant with its UTC offset (``--at``, ``--not-before``), parsed by the core's
+    :func:`prodgate.policy.parse_time`; its refusal becomes a usage error."""
+    from ..policy import parse_time
+    try:
+        return parse_time(text, "")
+    except ValueError as exc:  # the core's InputError is a ValueError too
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(": ")) from None
 
 
 def choice_list(allowed, what="value"):

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 
 from .. import approvals, dsse
 from ..errors import ProdgateError
-from ..policy import RETROSPECTIVE_STAGE, load_policy, parse_time
+from ..policy import RETROSPECTIVE_STAGE, load_policy
 from ._approval_args import add_change_flags, add_passphrase_flags, change_from_args, read_passphrase
-from ._common import add_json_flag, emit
+from ._common import add_json_flag, emit, instant_value
 
 
 def register(subparsers):
@@ -20,11 +20,11 @@ def register(subparsers):
                              "implementer_ack, supervisor_ack, emergency_override, retrospective_approval (after a "
                              "break-glass change)")
     add_change_flags(parser)
-    parser.add_argument("--not-before", help="start of validity, ISO-8601 with offset (default: now)")
-    parser.add_argument("--not-after", help="end of validity, ISO-8601 with offset (default: --valid-hours after not-before)")
+    parser.add_argument("--not-before", type=instant_value, help="start of validity, ISO-8601 with offset (default: now)")
+    parser.add_argument("--not-after", type=instant_value, help="end of validity, ISO-8601 with offset (default: --valid-hours after not-before)")
     parser.add_argument("--valid-hours", type=int, default=72, help="validity when --not-after is not given (default 72)")
     parser.add_argument("--reason", help="why (mandatory for emergency_override)")
-    parser.add_argument("--planned-start", help="planned start of the installation, ISO-8601 with offset (plan_submission, Art. 17)")
+    parser.add_argument("--planned-start", type=instant_value, help="planned start of the installation, ISO-8601 with offset (plan_submission, Art. 17)")
     parser.add_argument("--reject", action="store_true", help="sign a rejection instead of an approval")
     parser.add_argument("--policy", help="check the role, stage and key against this signed policy before signing")
     parser.add_argument("--out", required=True, metavar="DIR|FILE", help="evidence folder (a file is created in it) or file to write")
@@ -51,11 +51,11 @@ def approve(args):
     if args.stage == "emergency_override" and not (args.reason or "").strip():
         raise ProdgateError("an emergency_override needs --reason")
     now = datetime.now().astimezone().replace(microsecond=0)
-    not_before = parse_time(args.not_before, "--not-before") if args.not_before else now
-    not_after = parse_time(args.not_after, "--not-after") if args.not_after else not_before + timedelta(hours=args.valid_hours)
+    not_before = args.not_before or now
+    not_after = args.not_after or not_before + timedelta(hours=args.valid_hours)
     if not_after <= not_before:
         raise ProdgateError("--not-after must be later than --not-before")
-    planned = parse_time(args.planned_start, "--planned-start") if args.planned_start else None
+    planned = args.planned_start
     statement = approvals.make_statement(change, args.stage, args.role, args.person, not_before, not_after, issued_at=now,
                                          reason=args.reason, planned_start=planned,
                                          decision="reject" if args.reject else "approve")

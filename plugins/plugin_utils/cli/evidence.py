@@ -4,10 +4,10 @@ import json
 
 from ..approvals import ALL_STAGES, RUN_STAGES, load_evidence, verify_evidence
 from ..ledger import Ledger
-from ..policy import load_policy, parse_time
+from ..policy import load_policy
 from ._approval_args import add_change_flags, change_from_args
 from ..errors import ProdgateError
-from ._common import EXIT_FAILED, EXIT_OK, add_json_flag, emit, table_text
+from ._common import EXIT_FAILED, EXIT_OK, add_json_flag, emit, instant_value, table_text
 
 
 def register(subparsers):
@@ -24,7 +24,7 @@ def register(subparsers):
     verify.add_argument("--launcher", help="login of who will launch the run (default: the current user)")
     verify.add_argument("--emergency", action="store_true", help="verify as an emergency change")
     verify.add_argument("--ledger", help="ledger file: also report replayed approvals and completed changes")
-    verify.add_argument("--at", help="verify as of this ISO-8601 time (default: now)")
+    verify.add_argument("--at", type=instant_value, help="verify as of this ISO-8601 time (default: now)")
     verify.add_argument("--stage", choices=RUN_STAGES, default=ALL_STAGES,
                         help="how far the run goes, as the gate's stage option: all (default) every required stage; "
                              "trial_run the stages before trial_run, the later ones pending; auto trial_run until "
@@ -50,7 +50,7 @@ def register(subparsers):
 
 
 def verify_cmd(args):
-    at = parse_time(args.at, "--at") if args.at else None
+    at = args.at
     policy = load_policy(args.policy, now=at, root=args.policy_root)
     binding = change_from_args(args)
     binding.update({"implementers": args.implementer or [], "supervisor": args.supervisor,

@@ -7,7 +7,7 @@ from ..errors import PolicyError
 from ..policy import (build_policy, dump_document, effective_rules, load_root, parse_time, read_policy_document,
                       sign_document, utcnow, validate_document, verify_signatures)
 from ._approval_args import add_passphrase_flags, read_passphrase
-from ._common import EXIT_FAILED, EXIT_OK, add_json_flag, emit
+from ._common import EXIT_FAILED, EXIT_OK, add_json_flag, emit, instant_value
 
 
 def register(subparsers):
@@ -18,7 +18,7 @@ def register(subparsers):
                                          "(exit 0 OK, 1 not OK)")
     check.add_argument("policy")
     check.add_argument("--root", help="pinned governance root file (default: the policy's governance keys, or $PRODGATE_POLICY_ROOT)")
-    check.add_argument("--at", help="check as of this ISO-8601 time (default: now)")
+    check.add_argument("--at", type=instant_value, help="check as of this ISO-8601 time (default: now)")
     check.add_argument("--effective", action="store_true", help="also print the effective approval rules (defaults + overrides)")
     add_json_flag(check)
     check.set_defaults(handler=check_cmd)
@@ -33,7 +33,7 @@ def register(subparsers):
 
 
 def check_cmd(args):
-    now = parse_time(args.at, "--at") if args.at else utcnow()
+    now = args.at or utcnow()
     doc = read_policy_document(args.policy)
     problems = [f"{args.policy}: {p}" for p in validate_document(doc)]
     signed_by = []
