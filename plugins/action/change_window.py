@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 
-from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
@@ -23,7 +22,7 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import Prod
 try:  # signatures need `cryptography` on the controller (a dependency of ansible-core's usual installs)
     from ansible_collections.prodgate.deploy.plugins.plugin_utils import approvals as approvals_core
     from ansible_collections.prodgate.deploy.plugins.plugin_utils import break_glass as bg
-    from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted, rehearsal
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted
     IMPORT_ERROR = None
 except ImportError as import_exc:
     approvals_core = None
@@ -64,7 +63,6 @@ class ActionModule(ActionBase):
         try:
             run_vars = collect_run_vars(task_vars, self._templar.template)
             refuse_run_overrides(run_vars, refused)
-            rehearsal(self._task.check_mode, context.CLIARGS.get("check", False))
             change = build_change(args, run_vars)
             require(change, "change_window", ("system", "environment", "change_type"))
             result.update(self._decide(change, args.get("now"), args["break_glass"]))

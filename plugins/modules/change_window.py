@@ -89,8 +89,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - The check changes nothing and runs the same in a rehearsal (C(--check)).
-      - C(check_mode) on this task alone is refused (a rehearsal is the whole run with C(--check)).
+      - The check changes nothing and decides the same in check mode and in a rehearsal (C(--check)).
   diff_mode:
     support: none
   platform:

@@ -35,7 +35,7 @@ def write_policy(path, signers, windows, calendar=None, lead_time=None, emergenc
         "people": [{"id": name, "name": name.title(), "roles": roles, "keys": [{"public_key": signers.public(name)}]}
                    for name, roles in PEOPLE.items() if roles],
         "freeze_windows": windows,
-        "calendar": calendar if calendar is not None else {"allow_test_clock": True},
+        "calendar": calendar if calendar is not None else {},
     }
     if lead_time is not None:
         doc["lead_time_working_days"] = lead_time
@@ -48,7 +48,8 @@ def write_policy(path, signers, windows, calendar=None, lead_time=None, emergenc
     return path
 
 
-BINDING = {"change_id": "CHG-7", "system": "ta-core", "environment": "production", "change_type": "version_update",
+# staging: the environment where the tests' controller allows a test clock (never production).
+BINDING = {"change_id": "CHG-7", "system": "ta-core", "environment": "staging", "change_type": "version_update",
            "version": "3.2.1", "artifacts": ["sha256:" + "ab" * 32], "targets": ["app1", "app2", "app3", "app4"]}
 
 
@@ -65,6 +66,17 @@ def write_evidence(folder, envelopes):
         with open(os.path.join(folder, f"{i:02d}.json"), "w", encoding="utf-8") as handle:
             json.dump(env, handle)
     return folder
+
+
+def write_controller(workdir, policy_path, signers, test_clock_environments=("staging",), name="controller.yml"):
+    """The controller trust settings of a test (issue 11): the policy, its pinned governance root, the
+    register, and the environments where the test clock (`now`) is honoured."""
+    root = dump(os.path.join(workdir, "governance-root.yml"),
+                {"threshold": 1, "keys": [{"holder": "gov", "public_key": signers.public("gov")}]})
+    return dump(os.path.join(workdir, name), {
+        "policy": policy_path, "policy_root": root,
+        "register": {"db": os.path.join(workdir, "register.db")},
+        "test_clock_environments": list(test_clock_environments)})
 
 
 def run_playbook(workdir, playbook, inventory, extra_env=None):

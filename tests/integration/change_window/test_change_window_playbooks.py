@@ -1,8 +1,8 @@
 """prodgate.deploy.change_window through ansible-playbook, against local hosts, with a test clock.
 
-Real keys, a signed policy and signed approvals (issue 3's format). The policy sets
-``calendar.allow_test_clock: true`` so that the ``now`` option is honoured; one case proves it is
-refused otherwise.
+Real keys, a signed policy and signed approvals (issue 3's format). The changes are in `staging`,
+the environment where the test's controller trust settings (controller.yml) allow a test clock, so
+that the ``now`` option is honoured; one case proves it is refused otherwise (never in production).
 """
 import datetime as dt
 import json
@@ -18,7 +18,7 @@ WINDOWS = [
     {"name": "trading-sessions", "kind": "deny", "calendar": "trading_session"},
     {"name": "year-end-close", "kind": "deny", "calendar": "year_end_close"},
 ]
-VARS = {"prodgate_change_id": "CHG-7", "prodgate_system": "ta-core", "prodgate_environment": "production",
+VARS = {"prodgate_change_id": "CHG-7", "prodgate_system": "ta-core", "prodgate_environment": "staging",
         "prodgate_change_type": "version_update", "prodgate_version": "3.2.1", "prodgate_artifacts": fx.BINDING["artifacts"]}
 
 
@@ -26,7 +26,10 @@ VARS = {"prodgate_change_id": "CHG-7", "prodgate_system": "ta-core", "prodgate_e
 def fixture_lab(tmp_path):
     signers = fx.Signers()
     fx.write_policy(str(tmp_path / "policy.yml"), signers, WINDOWS)
-    fx.write_policy(str(tmp_path / "no-test-clock.yml"), signers, WINDOWS, calendar={})
+    for name in ("policy.yml", "altered.yml"):
+        fx.write_controller(str(tmp_path), str(tmp_path / name), signers, name=f"controller-{name}")
+    fx.write_controller(str(tmp_path), str(tmp_path / "policy.yml"), signers, test_clock_environments=(),
+                        name="controller-no-test-clock.yml")
     fx.dump(str(tmp_path / "hosts.yml"), {"all": {"hosts": {h: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
                                                             for h in HOSTS}}})
     plan = fx.envelope(signers, "plan_submission", "hugo", "it_head", dt.datetime(2025, 9, 24, 10, 0, tzinfo=SH),
@@ -41,16 +44,17 @@ def fixture_lab(tmp_path):
     return tmp_path
 
 
-def _play(lab, name, plays):
+def _play(lab, name, plays, controller="controller-policy.yml"):
     fx.dump(str(lab / name), plays)
-    return fx.run_playbook(str(lab), name, "hosts.yml", extra_env={"TZ": "UTC"})   # the controller runs in UTC
+    return fx.run_playbook(str(lab), name, "hosts.yml",   # the controller runs in UTC
+                           extra_env={"TZ": "UTC", "PRODGATE_CONTROLLER_CONFIG": str(lab / controller)})
 
 
 def test_rolling_change_stops_before_the_batch_that_reaches_the_freeze(lab):
     (lab / "clock").write_text("0")
     play = {
         "name": "rolling upgrade", "hosts": "all", "gather_facts": False, "serial": 1,
-        "vars": dict(VARS, prodgate_policy=str(lab / "policy.yml"), prodgate_evidence=str(lab / "evidence"),
+        "vars": dict(VARS, prodgate_evidence=str(lab / "evidence"),
                      # each batch takes 15 minutes; the 4th starts at 09:25, inside the 09:15 session
                      ticks=["2025-09-29T08:40", "2025-09-29T08:55", "2025-09-29T09:10", "2025-09-29T09:25"]),
         "tasks": [
@@ -71,12 +75,12 @@ def test_rolling_change_stops_before_the_batch_that_reaches_the_freeze(lab):
     assert "fatal: [app4]" in out
 
 
-def _case(lab, evidence, now, policy="policy.yml", extra=None):
+def _case(lab, evidence, now, controller="controller-policy.yml", extra=None):
     task = {"prodgate.deploy.change_window": dict({"now": now}, **(extra or {})), "register": "w", "ignore_errors": True}
     play = {"hosts": "app1", "gather_facts": False,
-            "vars": dict(VARS, prodgate_policy=str(lab / policy), prodgate_evidence=str(lab / evidence)),
+            "vars": dict(VARS, prodgate_evidence=str(lab / evidence)),
             "tasks": [task, {"ansible.builtin.copy": {"content": "{{ w | to_json }}", "dest": str(lab / "result.json")}}]}
-    run = _play(lab, "case.yml", [play])
+    run = _play(lab, "case.yml", [play], controller=controller)
     assert run.returncode == 0, run.stdout + run.stderr
     return json.loads((lab / "result.json").read_text())
 
@@ -113,9 +117,9 @@ def test_late_plan_is_refused(lab):
     assert "lead time not met (Art. 17): the plan was submitted 2025-09-26 but an installation on 2025-09-29 needs it by 2025-09-25" in res["msg"]
 
 
-def test_test_clock_is_refused_unless_the_signed_policy_allows_it(lab):
-    res = _case(lab, "evidence", "2025-09-29T12:00", policy="no-test-clock.yml")
-    assert res["failed"] and "calendar.allow_test_clock is false" in res["msg"]
+def test_test_clock_is_refused_unless_the_controller_allows_it_for_the_environment(lab):
+    res = _case(lab, "evidence", "2025-09-29T12:00", controller="controller-no-test-clock.yml")
+    assert res["failed"] and "option `now` sets a test clock, which environment staging does not allow" in res["msg"]
 
 
 def test_year_without_calendar_data_fails_closed(lab):
@@ -126,7 +130,7 @@ def test_year_without_calendar_data_fails_closed(lab):
 def test_altered_policy_is_refused(lab):
     text = (lab / "policy.yml").read_text().replace("trading-sessions", "trading-session")
     (lab / "altered.yml").write_text(text)
-    res = _case(lab, "evidence", "2025-09-29T12:00", policy="altered.yml")
+    res = _case(lab, "evidence", "2025-09-29T12:00", controller="controller-altered.yml")
     assert res["failed"] and "signatures do not verify" in res["msg"]
 
 
@@ -136,12 +140,12 @@ def test_missing_inputs_are_named(lab):
         {"ansible.builtin.copy": {"content": "{{ w | to_json }}", "dest": str(lab / "result.json")}}]}
     assert _play(lab, "missing.yml", [play]).returncode == 0
     res = json.loads((lab / "result.json").read_text())
-    assert "change_window needs policy, environment, change_type" in res["msg"] and "prodgate_policy" in res["msg"]
+    assert "change_window needs environment, change_type" in res["msg"] and "prodgate_environment" in res["msg"]
 
 
 def test_check_mode_is_the_same(lab):
     play = {"hosts": "app1", "gather_facts": False, "check_mode": True,
-            "vars": dict(VARS, prodgate_policy=str(lab / "policy.yml"), prodgate_evidence=str(lab / "evidence")),
+            "vars": dict(VARS, prodgate_evidence=str(lab / "evidence")),
             "tasks": [{"prodgate.deploy.change_window": {"now": "2025-09-29T10:00"}}]}
     run = _play(lab, "check.yml", [play])
     assert run.returncode != 0 and "frozen by deny window 'trading-sessions'" in run.stdout
