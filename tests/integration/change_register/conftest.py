@@ -109,16 +109,16 @@ def _world_module():
     return sys.modules[name]
 
 
-def _controller(base):
+def _controller(base, awx=False, name="controller.yml"):
     """A controller.yml for the register tests: the register settings come from the environment below
     (settings_from_environment, as in an AWX execution environment), and a signed policy, pinned to its
     governance root, names `staging` as a non-production environment (issue 11)."""
     os.makedirs(base, exist_ok=True)
     world = _world_module().World(os.path.join(str(base), "policy-world"))
-    path = os.path.join(str(base), "controller.yml")
+    path = os.path.join(str(base), name)
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump({"policy": world.policy_path, "policy_root": world.write_root(), "settings_from_environment": True,
-                        "awx": False}, handle)
+                        "awx": awx}, handle)
     return path
 
 
@@ -141,6 +141,12 @@ def _reg_env(base):
         "PRODGATE_CONTROLLER_CONFIG": _controller(base),
     })
     return env
+
+
+@pytest.fixture(scope="session")
+def controller_factory():
+    """controller.yml files: ``controller_factory(folder, awx=True)`` for an AWX execution environment."""
+    return _controller
 
 
 @pytest.fixture(scope="session")

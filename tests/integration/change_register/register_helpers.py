@@ -7,11 +7,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 BIN = os.path.join(REPO, ".venv", "bin")
 
 
-def write_inventory(path, hosts):
+def write_inventory(path, hosts, environment="staging"):
+    """Local hosts of a test. Their environment is `staging` (not production) unless a test says otherwise: a
+    production run needs a valid change registration (issue 11), which the tests of the register's mechanics
+    do not all carry."""
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("all:\n  hosts:\n")
         for h in hosts:
             fh.write(f"    {h}: {{ansible_connection: local, ansible_python_interpreter: {BIN}/python}}\n")
+        if environment:
+            fh.write(f"  vars:\n    prodgate_environment: {environment}\n")
     return str(path)
 
 

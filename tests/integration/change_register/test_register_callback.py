@@ -162,7 +162,7 @@ def test_no_log_canary_never_reaches_the_register_or_exports(recorded):
     assert CANARY not in recorded["proc"].stdout or "no_log" in recorded["proc"].stdout
 
 
-def test_preflight_stops_the_run_before_any_task(recorded, tmp_path):
+def test_preflight_stops_the_run_before_any_task(recorded, tmp_path, controller_factory):
     # work on a copy: the other tests of this module read the recorded register
     tmp = tmp_path
     shutil.copy(recorded["env"]["PRODGATE_REGISTER_DB"], tmp / "register.db")
@@ -189,9 +189,10 @@ def test_preflight_stops_the_run_before_any_task(recorded, tmp_path):
     proc = run_playbook(strict, recorded["inv"], pb)
     assert proc.returncode == 69 and "prodgate_change_id is not set" in proc.stderr and not marker.exists()
     # 4. an AWX job on the (ephemeral) SQLite default
-    awx = dict(env, PRODGATE_REGISTER_DB=str(tmp / "other.db"), JOB_ID="77", AWX_HOST="https://awx.example")
+    awx = dict(env, PRODGATE_REGISTER_DB=str(tmp / "other.db"), JOB_ID="77", AWX_HOST="https://awx.example",
+               PRODGATE_CONTROLLER_CONFIG=controller_factory(tmp / "awx-ee", awx=True))
     proc = run_playbook(awx, recorded["inv"], pb, "-e", "awx_job_id=77")
-    assert proc.returncode == 69 and "AWX job" in proc.stderr and not marker.exists()
+    assert proc.returncode == 69 and "AWX job" in proc.stderr and "register.db" in proc.stderr and not marker.exists()
 
 
 HOLD = """
