@@ -89,8 +89,8 @@ def build_bundle(store, change_id, policy_path, evidence_envelopes):
     header = _line({"part": "header", "format": FORMAT, "change_id": change_id, "register_id": checkpoint["register_id"],
                     "parts": {"policy": 1, "approval": len(envelopes), "entry": len(wanted), "checkpoint": 1},
                     "line_sha256": [hashlib.sha256(x.encode("utf-8")).hexdigest() for x in lines]})
-    return "\n".join([header] + lines) + "\n", {"approvals": len(envelopes), "entries": len(wanted), "checkpoint": cp_row[0],
-                                     "tree_size": size}
+    counts = {"approvals": len(envelopes), "entries": len(wanted), "checkpoint": cp_row[0], "tree_size": size}
+    return "\n".join([header] + lines) + "\n", counts
 
 
 def _statement_change(envelope):

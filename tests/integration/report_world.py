@@ -121,7 +121,7 @@ class ReportWorld:
               "version": "1.0.0", "playbook": "go_live.yml"}
         ev_gl = w.evidence(binding=w.binding(change_id="CHG-GL", change_type="initial_go_live", version="1.0.0"))
         self.run(gl, "2025-11-03", [self.gate("CHG-GL", ev_gl), self.window("2025-11-03"),
-                                   self.install("app1", "1.0.0", ""), self.install("app2", "1.0.0", "")])
+                                    self.install("app1", "1.0.0", ""), self.install("app2", "1.0.0", "")])
         up1 = {"id": "CHG-UP110", "type": "version_update", "system": "ta-core", "environment": "production",
                "version": "1.1.0", "playbook": "upgrade.yml", "implementers": ["ivan", "jane"], "supervisor": "sam"}
         ev1 = w.evidence(binding=w.binding(change_id="CHG-UP110", version="1.1.0"))

@@ -5,7 +5,6 @@ The register is written through the core writer with the callback's entry builde
 (tests/integration/report_world.py); the pages are opened from the file system, as an operator would.
 """
 import json
-import os
 import re
 import shutil
 import subprocess

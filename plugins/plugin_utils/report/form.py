@@ -250,7 +250,7 @@ def to_markdown(doc):
             msg = f": {t['msg']}" if t.get("msg") else ""
             out.append(f"- {t['task']} ({t['module']}): {t['status']}{note}{msg} [entry {t['seq']}]")
             for d in t["diffs"]:
-                out += ["", f"  ```diff", f"  # {d['label']}"] + [f"  {line}" for line in d["lines"]] + ["  ```", ""]
+                out += ["", "  ```diff", f"  # {d['label']}"] + [f"  {line}" for line in d["lines"]] + ["  ```", ""]
         out.append("")
     out += ["## Rollback", ""]
     rb = [f"- {r['host']} was switched back to {r['to'] or 'the earlier release'} (entry {r['seq']})" for r in doc["rolled_back"]]

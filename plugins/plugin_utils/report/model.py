@@ -12,7 +12,7 @@ from .. import approvals as approvals_mod
 from .. import dsse
 from ..errors import CalendarError, ProdgateError
 from ..freeze_window import CHANGE_TYPES, FreezeSchedule, Target, settings_from_policy, system_category, windows_from_policy
-from ..register_query import RegisterView, change_form, load
+from ..register_query import change_form
 from . import form as form_mod
 from .records import signer
 

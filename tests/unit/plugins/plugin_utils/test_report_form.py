@@ -25,8 +25,8 @@ GATE = {"type": "approval_gate", "performed_stage": "all", "consumed": True, "re
 
 
 def test_requesters_and_approvals_appear_once_however_often_the_gate_ran():
-    doc = f.document(_form(approvals=[GATE, dict(GATE, consumed=False, performed_stage="trial_run",
-                                                  pending_stages=[{"stage": "go_live"}])]))
+    trial = dict(GATE, consumed=False, performed_stage="trial_run", pending_stages=[{"stage": "go_live"}])
+    doc = f.document(_form(approvals=[GATE, trial]))
     assert doc["requested_by"] == ["ivan"]
     assert [a["person"] for a in doc["approvals"]] == ["carol"]
     md = f.to_markdown(doc)
