@@ -5,7 +5,8 @@ import threading
 
 import pytest
 
-from prodgate.errors import RegisterError
+from prodgate.errors import ApprovalError, RegisterError
+from prodgate.ledger import Ledger
 from prodgate.register_chain import entry_hash, generate_key, make_checkpoint, verify_entries, write_anchor, GENESIS
 from prodgate.register_record import canonical_json
 from prodgate.register_store import MIGRATIONS, SCHEMA_VERSION, open_store
@@ -105,8 +106,18 @@ def test_append_chains_and_guards_refuse_update_and_delete(store):
             with store._write_txn():  # pylint: disable=protected-access
                 _raw(store, sql)
     assert store.head()[0] == 2
-    assert store.ledger_record("nonce", "n-1", "CHG-1") is True
-    assert store.ledger_record("nonce", "n-1", "CHG-1") is False
+
+
+def test_the_single_use_ledger_lives_in_the_register_on_both_backends(store):
+    """Issue 11: consumed nonces are recorded once, with the gate's decision appended in the same transaction."""
+    ledger = Ledger(store)
+    ledger.consume(["n" * 16], "CHG-1", decision={"change_id": "CHG-1", "consumed": True})
+    with pytest.raises(ApprovalError, match="replay refused"):
+        ledger.consume(["m" * 16, "n" * 16], "CHG-2", decision={"change_id": "CHG-2", "consumed": True})
+    assert ledger.consumed(["m" * 16, "n" * 16]).keys() == {"n" * 16}
+    decisions = [json.loads(b) for dummy, b in store.bodies(like='%"kind":"gate_decision"%')]
+    assert [d["change_id"] for d in decisions] == ["CHG-1"]  # the refused consumption left no decision
+    assert ledger.mark_completed("CHG-1") and not ledger.mark_completed("CHG-1")
 
 
 def test_intact_register_verifies(store, key):
