@@ -247,7 +247,8 @@ def cmd_verify(args):
             else:
                 lines.append(f"witness: {w['where']}: {w['checkpoints']} checkpoint(s)"
                              + (f", latest entry {w['latest_seq']}" if w["checkpoints"] else "")
-                             + {True: ", append-only", False: ", NOT append-only (chattr +a needs root)",
+                             + {True: ", append-only", False: ", not append-only: keep a copy where this controller "
+                                                                "cannot rewrite it (docs/change-register.md, Witnesses)",
                                 None: ""}[w["append_only"]])
         if report["unsigned_tail"]:
             lines.append(f"note: the last {report['unsigned_tail']} entries are after the last signed checkpoint "
