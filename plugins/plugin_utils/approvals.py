@@ -30,11 +30,12 @@ import hashlib
 import json
 import os
 import re
+import stat
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from . import dsse
+from . import dsse, input_files
 from .errors import ApprovalError
 from .policy import ACK_STAGES, EMERGENCY_STAGE, parse_time, utcnow
 
@@ -118,28 +119,73 @@ def _envelopes_in(data, source):
     return out
 
 
+# Evidence is the launcher's input (docs/approvals.md, threat model): bounded before it is read.
+MAX_EVIDENCE_FILES = 10_000
+MAX_EVIDENCE_FOLDER_BYTES = 64 * input_files.MiB
+_EVIDENCE_FIX = "; set prodgate_evidence to the folder or JSON file of signed approvals"
+_ENTRY_FIX = "; only the *.json files `prodgate approve` wrote belong in the evidence folder: remove or replace it"
+
+
+def _evidence_files(path):
+    """[(full path, name)] of a folder's ``*.json`` entries, or of the one evidence file."""
+    if not os.path.isdir(path):
+        return [(path, os.path.basename(path))]
+    try:
+        names = sorted(n for n in os.listdir(path) if n.endswith(".json"))
+    except OSError as exc:
+        raise ApprovalError(f"evidence folder {path} cannot be listed: {exc.strerror or exc}{_EVIDENCE_FIX}") from None
+    if not names:
+        raise ApprovalError(f"evidence folder {path} holds no *.json envelopes; put the signed approvals "
+                            "(`prodgate approve --out`) there or set prodgate_evidence")
+    if len(names) > MAX_EVIDENCE_FILES:
+        raise ApprovalError(f"evidence folder {path} holds {len(names)} *.json files, more than the {MAX_EVIDENCE_FILES} "
+                            f"prodgate reads: keep only the approvals of the change there{_EVIDENCE_FIX}")
+    return [(os.path.join(path, n), n) for n in names]
+
+
+def _read_evidence_file(full, folder):
+    """Parsed JSON of one evidence file, and its size; ApprovalError naming the file otherwise. In a
+    folder, a symlink may not lead out of it (the launcher could point it at any file or device)."""
+    fix = _ENTRY_FIX if folder else _EVIDENCE_FIX
+    if folder:
+        real = os.path.realpath(full)
+        if os.path.commonpath([folder, real]) != folder:
+            try:
+                mode = os.stat(full).st_mode
+                what = "" if stat.S_ISREG(mode) else f" ({input_files.kind_of(mode)})"
+            except OSError:
+                what = " (missing)"
+            raise ApprovalError(f"evidence {full} is a symlink to {real}{what}, outside the evidence folder: copy the "
+                                f"approval into the folder{fix}")
+    data = input_files.read_file(full, "evidence", ApprovalError, fix=fix)
+    return input_files.parse_json(data, f"evidence {full}", ApprovalError), len(data)
+
+
 def load_evidence(path):
     """Envelopes of an evidence bundle: a folder of ``*.json`` files, or one JSON file holding an
-    envelope, a list of envelopes, or ``{"envelopes": [...]}``. Each gets a ``_source`` key."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        files = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".json"))
-        if not files:
-            raise ApprovalError(f"evidence folder {path} holds no *.json envelopes; put the signed approvals "
-                                "(`prodgate approve --out`) there or set prodgate_evidence")
-    elif os.path.isfile(path):
-        files = [path]
-    else:
-        raise ApprovalError(f"evidence {path} does not exist; set prodgate_evidence to the folder or JSON file of signed approvals")
-    envelopes = []
-    for name in files:
+    envelope, a list of envelopes, or ``{"envelopes": [...]}``. Each gets a ``_source`` key.
+
+    Bounded (issue 11, Deliver 9): regular files only (a FIFO, device, folder or a symlink out of
+    the folder is an invalid envelope naming it, never a hang), at most 16 MiB each and 64 MiB in
+    all, JSON nested at most 64 levels."""
+    path = input_files.check_path(path, "evidence", ApprovalError, fix=_EVIDENCE_FIX)
+    if not os.path.lexists(path):
+        raise ApprovalError(f"evidence {path} does not exist{_EVIDENCE_FIX}")
+    folder = os.path.realpath(path) if os.path.isdir(path) else None
+    envelopes, total = [], 0
+    for full, name in _evidence_files(path):
         try:
-            with open(name, "r", encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError) as exc:
-            envelopes.append({"_invalid": str(exc), "_source": os.path.basename(name)})
+            data, size = _read_evidence_file(full, folder)
+        except ApprovalError as exc:
+            if folder is None and not os.path.isfile(full):
+                raise  # the evidence path itself is a FIFO, a device, ...: refused as a whole
+            envelopes.append({"_invalid": str(exc), "_source": name})
             continue
-        envelopes.extend(_envelopes_in(data, os.path.basename(name)))
+        total += size
+        if total > MAX_EVIDENCE_FOLDER_BYTES:
+            raise ApprovalError(f"evidence folder {path} holds more than {MAX_EVIDENCE_FOLDER_BYTES // input_files.MiB} MiB "
+                                f"of *.json files: keep only the approvals of the change there{_EVIDENCE_FIX}")
+        envelopes.extend(_envelopes_in(data, name))
     return envelopes
 
 
@@ -250,9 +296,9 @@ def verify_envelope(policy, envelope, binding, now):  # pylint: disable=too-many
         return None, (f"{where}: key {key.keyid[:16]} of {key.person} is revoked in the policy; "
                       f"{key.person} must sign again with a current key")
     try:
-        statement = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None, f"{where}: signed payload is not JSON; re-sign with `prodgate approve`"
+        statement = input_files.parse_json(payload, "signed payload", ApprovalError)
+    except ApprovalError as exc:
+        return None, f"{where}: {exc}; re-sign with `prodgate approve`"
     try:
         return _check_statement(policy, statement, binding, now, key, where, source)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import os
 
+from . import input_files
 from .errors import ApprovalError, ProdgateError
 
 try:
@@ -96,30 +97,44 @@ def private_key_pem(private_key, passphrase=None):
 
 
 def write_private_key(path, private_key, passphrase=None, force=False):
-    """Write the key PEM with mode 0600 from the first byte (never world-readable, even briefly)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise ProdgateError(f"{path} already exists; refusing to overwrite a private key (pass --force to replace it)") from None
-    with os.fdopen(fd, "wb") as handle:
+    """Write the key PEM with mode 0600 from the first byte (never world-readable, even briefly).
+    An existing file is replaced only with ``force``; a missing folder is named."""
+    with input_files.create_file(path, "private key", ProdgateError, force=force, mode=0o600) as handle:
         handle.write(private_key_pem(private_key, passphrase))
     os.chmod(path, 0o600)
 
 
+def write_key_pair(path, private_key, passphrase=None, force=False):
+    """The private key at ``path`` (0600) and its public key (64 hex characters) at ``path.pub``.
+    Neither file replaces an existing one without ``force``; on a refusal nothing is left behind."""
+    public = public_key_hex(private_key.public_key())
+    write_private_key(path, private_key, passphrase, force=force)
+    try:
+        with input_files.create_file(path + ".pub", "public key", ProdgateError, force=force) as pub:
+            pub.write((public + "\n").encode("ascii"))
+    except ProdgateError:
+        if not force:
+            os.unlink(path)  # the key this call created: no private key without its public half
+        raise
+    return public
+
+
+def read_key_file(path, what="key file"):
+    """The bytes of a key file: a regular file of at most 64 KiB (not a FIFO or /dev/zero)."""
+    return input_files.read_file(path, what, ProdgateError, limit=input_files.MAX_KEY_BYTES,
+                                 fix="; give the key file `prodgate keys generate` wrote")
+
+
 def load_private_key(path, passphrase=None):
     _require_cryptography()
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise ProdgateError(f"cannot read private key {path}: {exc.strerror}") from None
+    data = read_key_file(path, "private key")
     try:
         key = serialization.load_pem_private_key(data, password=passphrase.encode("utf-8") if passphrase else None)
     except TypeError:
         raise ProdgateError(f"private key {path} is encrypted: give its passphrase (--passphrase-env VAR or --ask-passphrase)") from None
     except ValueError:
-        raise ProdgateError(f"private key {path} cannot be loaded: wrong passphrase or not a PEM private key") from None
+        raise ProdgateError(f"private key {path} cannot be loaded: wrong passphrase or not a PEM private key; give the "
+                            "key file `prodgate keys generate` wrote (and its passphrase, if it has one)") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ProdgateError(f"private key {path} is not Ed25519; create one with `prodgate keys generate`")
     return key

@@ -23,3 +23,9 @@ class RegisterError(ProdgateError):
 
 class ReleaseError(ProdgateError):
     """A release bundle is malformed, incomplete (Art. 9, Art. 28) or altered (Art. 8)."""
+
+
+class InputError(ProdgateError, ValueError):
+    """Input refused before it is used: a timestamp without offset, an overflowing duration, a path
+    with a NUL byte, a FIFO or device where a file belongs, a file too large or nested too deeply.
+    Also a ValueError, so that code validating with ``except ValueError`` keeps refusing it."""

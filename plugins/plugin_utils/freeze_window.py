@@ -69,11 +69,19 @@ def parse_timezone(name, where):
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
 
+# A longer duration is a typo, and past ~2.7 million years timedelta overflows (issue 11, Deliver 9).
+MAX_DURATION_DAYS = 3660
+
+
 def parse_duration(text, where):
     match = _DURATION.match(str(text).strip().replace(" ", "")) if text not in (None, "") else None
     if not match or not any(match.groups()):
         raise PolicyError(f"{where}: duration {text!r} is not valid: write e.g. 90m, 6h, 1h30m or 2d")
+    if any(len(g or "") > 9 for g in match.groups()):
+        raise PolicyError(f"{where}: duration {str(text)[:40]!r} is too large: at most {MAX_DURATION_DAYS} days")
     days, hours, minutes = (int(g or 0) for g in match.groups())
+    if days * 1440 + hours * 60 + minutes > MAX_DURATION_DAYS * 1440:
+        raise PolicyError(f"{where}: duration {text!r} is too large: at most {MAX_DURATION_DAYS} days")
     value = _dt.timedelta(days=days, hours=hours, minutes=minutes)
     if value <= _dt.timedelta(0):
         raise PolicyError(f"{where}: duration must be positive")
@@ -821,7 +829,11 @@ def _to_dt(value, name):
     if isinstance(value, _dt.datetime):
         return _aware(value)
     if isinstance(value, str):
-        moment = _dt.datetime.fromisoformat(value)
+        try:
+            moment = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ApprovalError(f"{name} {value[:64]!r} is not an ISO 8601 date-time with offset "
+                                "(e.g. 2026-03-02T09:00:00+08:00): re-sign the approval with `prodgate approve`") from None
         if moment.tzinfo is None:
             raise ApprovalError(f"{name} {value!r} has no UTC offset: approvals carry aware times")
         return moment

@@ -8,8 +8,13 @@ gate's decision to the register's chain in ONE write transaction under the regis
 so two gates racing with the same evidence cannot both pass, and a consumed approval always has
 its decision on record.
 """
+import os
+import sqlite3
+import urllib.parse
+from contextlib import closing
 from datetime import datetime, timezone
 
+from . import input_files
 from .errors import ApprovalError, PolicyError, RegisterError
 from .register_record import canonical_json, plain
 from .register_store import open_store, redact_url, wrap_db_errors
@@ -40,10 +45,21 @@ class Ledger:
             raise ApprovalError(f"this is an AWX job and the change register {url} is a local SQLite file, which dies with "
                                 "the job's container together with the approvals it consumed: set the AWX credential's "
                                 "PRODGATE_REGISTER_DB to the shared postgresql:// register")
+        if "\0" in str(url):
+            raise ApprovalError(f"the change register {str(url)!r} contains a NUL byte, which no file name or URL can "
+                                "hold: correct register.db in the controller trust settings")
         try:
             store = open_store(url)
+        except RegisterError as exc:
+            raise ApprovalError(f"the change register (the single-use ledger) cannot be used: {exc}") from None
+        legacy = legacy_ledger_counts(store)
+        if legacy is not None:
+            store.close()
+            raise ApprovalError(_legacy_message(redact_url(url), legacy))
+        try:
             wrap_db_errors(store.migrate)()
         except RegisterError as exc:
+            store.close()
             raise ApprovalError(f"the change register (the single-use ledger) cannot be used: {exc}") from None
         return cls(store)
 
@@ -171,3 +187,65 @@ class _Replay(Exception):
         super().__init__("replay")
         self.used = used
 
+
+
+# ---- the single-use ledger of the old schema --------------------------------------------------
+# Before issue 11 the ledger was a SQLite file of its own with these tables. Opening such a file as
+# the change register would create an empty register beside them and forget every approval they
+# consumed, so they could pass again: refused, naming the migration (`prodgate ledger import`).
+LEGACY_TABLES = ("consumed_nonce", "completed_change")
+
+
+def legacy_ledger_counts(store):
+    """{table: rows} when ``store`` holds the old ledger tables, else None."""
+    if store.backend != "sqlite":
+        return None  # the old ledger was only ever a local SQLite file
+    try:
+        names = {row[0] for row in store._read("SELECT name FROM sqlite_master WHERE type = 'table'")}  # pylint: disable=protected-access
+        return {table: store._read(f"SELECT count(*) FROM {table}")[0][0]  # nosec B608 - fixed table names  # pylint: disable=protected-access
+                for table in LEGACY_TABLES if table in names} or None
+    except Exception:  # pylint: disable=broad-except  # not a database at all: migrate reports it
+        return None
+
+
+def _legacy_message(where, counts):
+    return (f"{where} is a single-use ledger of the old schema (tables {', '.join(sorted(counts))}: "
+            f"{counts.get('consumed_nonce', 0)} consumed approval(s), {counts.get('completed_change', 0)} completed "
+            "change(s)), not a change register: the ledger now lives in the change register, and using this file as "
+            "one would forget those approvals and let them pass again; migrate it: `prodgate ledger import "
+            f"{where} --db <change register>` copies them into the change register; then set register.db in the "
+            "controller trust settings to that register (docs/approvals.md#controller-trust-settings)")
+
+
+def import_legacy_ledger(ledger, path):
+    """Copy the consumed nonces and completed changes of an old-schema ledger file into ``ledger``
+    (the change register's), in one transaction with a ``ledger_import`` entry on the register's
+    chain. Rows already there are kept. Returns the counts imported."""
+    path = os.path.abspath(input_files.check_path(path, "old ledger", ApprovalError))
+    if not os.path.isfile(path):
+        raise ApprovalError(f"old ledger {path} is not a file: give the ledger.sqlite of the old schema")
+    try:
+        with closing(sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)) as db:
+            nonces = db.execute("SELECT nonce, change_id, consumed_at FROM consumed_nonce").fetchall()
+            done = db.execute("SELECT change_id, change_id, completed_at FROM completed_change").fetchall()
+    except sqlite3.Error as exc:
+        raise ApprovalError(f"old ledger {path} cannot be read as a ledger of the old schema ({exc}): give the "
+                            "ledger.sqlite the gate used before the change register held the ledger") from None
+    store, added = ledger.store, {NONCE: 0, COMPLETED: 0}
+    try:
+        with store.write_txn():
+            for kind, rows in ((NONCE, nonces), (COMPLETED, done)):
+                have = ledger._rows(kind, [row[0] for row in rows])  # pylint: disable=protected-access
+                for value, change_id, when in rows:
+                    if value not in have:
+                        store._execute(  # pylint: disable=protected-access
+                            "INSERT INTO register_ledger (kind, value, change_id, recorded_at) VALUES (?, ?, ?, ?)",
+                            (kind, str(value), str(change_id), str(when)))
+                        added[kind] += 1
+            store.append_in_txn([canonical_json(plain({"kind": "ledger_import", "source": path, "ts": _now(),
+                                                       "nonces": added[NONCE], "completed": added[COMPLETED]}))])
+    except Exception as exc:  # pylint: disable=broad-except  # backend errors: nothing was imported
+        raise ApprovalError(f"the change register {ledger.path} could not import {path}: "
+                            f"{type(exc).__name__}: {str(exc).strip()}") from None
+    return {"source": path, "register": ledger.path, "nonces": added[NONCE], "completed": added[COMPLETED],
+            "already_there": len(nonces) + len(done) - added[NONCE] - added[COMPLETED]}

@@ -22,8 +22,8 @@ from datetime import datetime, timezone
 
 import yaml
 
-from . import dsse, freeze_window
-from .errors import ApprovalError, PolicyError
+from . import dsse, freeze_window, input_files
+from .errors import ApprovalError, InputError, PolicyError
 
 POLICY_SCHEMA = "prodgate/policy/v1"
 POLICY_PAYLOAD_TYPE = "application/vnd.prodgate.policy+json"
@@ -60,16 +60,29 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+# Times outside these years are refused: arithmetic on them (a validity window, a deadline a day
+# later) would overflow datetime, and no approval or policy is meant for them.
+TIME_YEARS = (1970, 9000)
+
+
 def parse_time(value, where):
-    """ISO-8601 with an offset -> aware datetime, or a ValueError naming ``where``."""
+    """ISO-8601 with an offset -> aware datetime, or an InputError (a ProdgateError and a ValueError)
+    naming ``where``: the CLI prints it as its error line, validators catch it as a ValueError."""
     if not isinstance(value, str):
-        raise ValueError(f"{where}: expected an ISO-8601 timestamp string with offset, got {value!r}")
+        raise InputError(f"{where}: expected an ISO-8601 timestamp string with offset, got {value!r}"[:300])
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{where}: {value!r} is not an ISO-8601 timestamp (e.g. 2026-03-02T09:00:00+08:00)") from None
+        raise InputError(f"{where}: {value[:64]!r} is not an ISO-8601 timestamp (e.g. 2026-03-02T09:00:00+08:00)") from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{where}: {value!r} has no UTC offset; add one, e.g. +08:00")
+        raise InputError(f"{where}: {value!r} has no UTC offset; add one, e.g. {value}+08:00")
+    try:
+        year = parsed.astimezone(timezone.utc).year
+    except OverflowError:
+        year = 0
+    if not TIME_YEARS[0] <= year < TIME_YEARS[1]:
+        raise InputError(f"{where}: {value!r} is out of range; give a time between the years {TIME_YEARS[0]} "
+                         f"and {TIME_YEARS[1] - 1}")
     return parsed
 
 
@@ -85,14 +98,13 @@ def canonical_json(data):
 
 
 def read_policy_document(path):
-    """Parse the YAML (no verification) -> dict."""
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            doc = yaml.load(handle, Loader=_Loader)  # nosec B506 - _Loader is a SafeLoader
-    except OSError as exc:
-        raise PolicyError(f"policy {path} cannot be read: {exc.strerror}; set prodgate_policy to the signed policy file") from None
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"policy {path} is not valid YAML: {exc}") from None
+    """Parse the YAML (no verification) -> dict. The file is untrusted until its signatures verify:
+    a regular file of at most 16 MiB, UTF-8, without YAML anchors or aliases (nothing is expanded
+    before the signature check) and nested at most 64 levels (input_files)."""
+    fix = "; give the path of the signed policy file (the controller's `policy` setting)"
+    text = input_files.read_text(path, "policy", PolicyError, fix=fix)
+    path = os.fspath(path)
+    doc = input_files.parse_yaml(text, f"policy {path}", _Loader, PolicyError)
     if not isinstance(doc, dict):
         raise PolicyError(f"policy {path}: the document must be a mapping with schema: {POLICY_SCHEMA}")
     return doc

@@ -1,4 +1,5 @@
 """`prodgate approve`: sign one stage of one change (one DSSE envelope, Art. 16-20, 27)."""
+import argparse
 import json
 import os
 from datetime import datetime, timedelta
@@ -8,6 +9,23 @@ from ..errors import ProdgateError
 from ..policy import RETROSPECTIVE_STAGE, load_policy
 from ._approval_args import add_change_flags, add_passphrase_flags, change_from_args, read_passphrase
 from ._common import add_json_flag, emit, instant_value
+
+
+# Ten years: longer is a typo, and a huge number overflows datetime (issue 11, Deliver 9).
+MAX_VALID_HOURS = 87_600
+
+
+def _valid_hours(text):
+    try:
+        hours = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number of hours") from None
+    if hours < 1:
+        raise argparse.ArgumentTypeError(f"{hours} hours: an approval must be valid for at least 1 hour")
+    if hours > MAX_VALID_HOURS:
+        raise argparse.ArgumentTypeError(f"{text[:40]} hours is too large: an approval is valid for at most "
+                                         f"{MAX_VALID_HOURS} hours (10 years); give --not-after instead")
+    return hours
 
 
 def register(subparsers):
@@ -22,7 +40,8 @@ def register(subparsers):
     add_change_flags(parser)
     parser.add_argument("--not-before", type=instant_value, help="start of validity, ISO-8601 with offset (default: now)")
     parser.add_argument("--not-after", type=instant_value, help="end of validity, ISO-8601 with offset (default: --valid-hours after not-before)")
-    parser.add_argument("--valid-hours", type=int, default=72, help="validity when --not-after is not given (default 72)")
+    parser.add_argument("--valid-hours", type=_valid_hours, default=72,
+                        help=f"validity when --not-after is not given (default 72, at most {MAX_VALID_HOURS})")
     parser.add_argument("--reason", help="why (mandatory for emergency_override)")
     parser.add_argument("--planned-start", type=instant_value, help="planned start of the installation, ISO-8601 with offset (plan_submission, Art. 17)")
     parser.add_argument("--reject", action="store_true", help="sign a rejection instead of an approval")

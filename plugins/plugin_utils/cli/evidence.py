@@ -2,6 +2,7 @@
 import getpass
 import json
 
+from .. import input_files
 from ..approvals import ALL_STAGES, RUN_STAGES, load_evidence, verify_evidence
 from ..ledger import Ledger
 from ..policy import load_policy
@@ -86,11 +87,8 @@ def verify_cmd(args):
 
 def bundle_cmd(args):
     envelopes = [{k: v for k, v in e.items() if k != "_source"} for e in load_evidence(args.folder)]
-    try:
-        with open(args.out, "x", encoding="utf-8") as handle:
-            json.dump({"envelopes": envelopes}, handle, indent=1)
-    except FileExistsError:
-        raise ProdgateError(f"{args.out} already exists: a bundle is never overwritten; give --out a new file") from None
+    with input_files.create_file(args.out, "evidence bundle", ProdgateError) as handle:  # never overwritten; a missing folder named
+        handle.write(json.dumps({"envelopes": envelopes}, indent=1).encode("utf-8"))
     emit(args, {"file": args.out, "envelopes": len(envelopes)}, f"{len(envelopes)} envelope(s) written to {args.out}")
     return 0
 

@@ -29,10 +29,7 @@ def register(subparsers):
 def generate(args):
     passphrase = read_passphrase(args, confirm=True)
     key = dsse.generate_private_key()
-    dsse.write_private_key(args.out, key, passphrase, force=args.force)
-    public = dsse.public_key_hex(key.public_key())
-    with open(args.out + ".pub", "w", encoding="utf-8") as handle:
-        handle.write(public + "\n")
+    public = dsse.write_key_pair(args.out, key, passphrase, force=args.force)  # neither file overwritten without --force
     data = {"private_key": os.path.abspath(args.out), "public_key_file": os.path.abspath(args.out + ".pub"),
             "public_key": public, "keyid": dsse.keyid_of(public), "encrypted": bool(passphrase), "person": args.person}
     snippet = f"  - id: {args.person or '<person id>'}\n    keys:\n      - public_key: {public}"
@@ -43,12 +40,9 @@ def generate(args):
 
 
 def show_key(args):
+    data = dsse.read_key_file(args.path)  # a regular file of at most 64 KiB: no FIFO or /dev/zero hangs here
     try:
-        with open(args.path, "r", encoding="utf-8") as handle:
-            text = handle.read().strip()
-    except OSError as exc:
-        raise ProdgateError(f"key file {args.path} cannot be read ({exc.strerror}): give the path of a key written by "
-                            "`prodgate keys generate` (the private key or its .pub)") from None
+        text = data.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise ProdgateError(f"key file {args.path} is not a key (binary content): give the PEM private key or the .pub "
                             "file written by `prodgate keys generate`") from None

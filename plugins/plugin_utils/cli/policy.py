@@ -2,7 +2,7 @@
 import os
 import tempfile
 
-from .. import dsse
+from .. import dsse, input_files
 from ..errors import PolicyError
 from ..policy import (build_policy, dump_document, effective_rules, load_root, parse_time, read_policy_document,
                       sign_document, utcnow, validate_document, verify_signatures)
@@ -26,7 +26,8 @@ def register(subparsers):
     sign = sub.add_parser("sign", help="add your governance signature to the policy (in place, or to --out)")
     sign.add_argument("policy")
     sign.add_argument("--key", required=True, help="governance private key")
-    sign.add_argument("--out", help="write the signed policy here instead of in place")
+    sign.add_argument("--out", help="write the signed policy here instead of in place (a new file, unless --force)")
+    sign.add_argument("--force", action="store_true", help="let --out replace an existing file")
     add_passphrase_flags(sign)
     add_json_flag(sign)
     sign.set_defaults(handler=sign_cmd)
@@ -73,6 +74,8 @@ def check_cmd(args):
 
 
 def sign_cmd(args):
+    if args.out and os.path.abspath(args.out) != os.path.abspath(args.policy):
+        input_files.check_output(args.out, "signed policy", PolicyError, force=args.force)
     doc = read_policy_document(args.policy)
     problems = validate_document(doc)
     if problems:
