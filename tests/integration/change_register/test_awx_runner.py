@@ -15,6 +15,9 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -38,19 +41,24 @@ def _secret(path, data):
     os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
 
 
-def private_data_dir(root, world, pg_url, image, state, job_id, user):
+def private_data_dir(root, world, pg_url, image, state, job_id, user, change=CHANGE, load_tasks=0):  # pylint: disable=too-many-arguments
     """A private data dir as AWX builds it for one job of the `prodgate` job templates."""
     pdd = root / "pdd"
     for sub in ("project", "inventory", "env", "credentials"):
         (pdd / sub).mkdir(parents=True)
-    shutil.copy(PLAYBOOK, pdd / "project" / "awx_change.yml")
+    play = yaml.safe_load(PLAYBOOK.read_text(encoding="utf-8"))
+    # Load for the scale-out figures: more recorded tasks after the change, each intent and outcome an entry.
+    at = [t["name"] for t in play[0]["tasks"]].index("Make the change") + 1
+    play[0]["tasks"][at:at] = [{"name": f"Recorded step {i}", "ansible.builtin.debug": {"msg": i}, "changed_when": True}
+                               for i in range(load_tasks)]
+    (pdd / "project" / "awx_change.yml").write_text(yaml.safe_dump(play, sort_keys=False))
     (pdd / "inventory" / "hosts").write_text(
         f"[ee_targets]\n{TARGET} ansible_connection=local ansible_python_interpreter=/opt/ee/bin/python3\n")
     # The credentials' injector files (awx/objects.yml: prodgate governance, prodgate change register).
     _secret(pdd / "credentials" / "policy.yml", world.policy_path.read_bytes())
     _secret(pdd / "credentials" / "governance-root.yml", world.root_path.read_bytes())
     _secret(pdd / "credentials" / "register-signing.key", world.register_key.read_bytes())
-    shutil.copytree(world.evidence_dir(CHANGE), pdd / "evidence" / CHANGE)
+    shutil.copytree(world.evidence_dir(change), pdd / "evidence" / change)
     envvars = {
         "PRODGATE_POLICY": "/runner/credentials/policy.yml",
         "PRODGATE_POLICY_ROOT": "/runner/credentials/governance-root.yml",
@@ -64,8 +72,8 @@ def private_data_dir(root, world, pg_url, image, state, job_id, user):
     (pdd / "env" / "envvars").write_text(yaml.safe_dump(envvars))
     # What AWX puts in the job's extra vars: its own identity, the survey's two answers, and the
     # change's other fields (the job template's variables).
-    run_vars = yaml.safe_load(world.vars_file(CHANGE).read_text(encoding="utf-8"))
-    run_vars.update({"prodgate_evidence": f"/runner/evidence/{CHANGE}", "awx_job_id": job_id, "awx_user_name": user,
+    run_vars = yaml.safe_load(world.vars_file(change).read_text(encoding="utf-8"))
+    run_vars.update({"prodgate_evidence": f"/runner/evidence/{change}", "awx_job_id": job_id, "awx_user_name": user,
                      "awx_job_template_name": "prodgate go-live", "awx_job_launch_type": "manual",
                      "awx_inventory_name": "prodgate production"})
     (pdd / "env" / "extravars").write_text(yaml.safe_dump(run_vars))
@@ -86,6 +94,7 @@ def private_data_dir(root, world, pg_url, image, state, job_id, user):
 def run_like_awx(pdd, work, out):
     """transmit | worker | process, as the AWX control node, the execution node and back; returns
     the job's events in order and the exit code of `process`."""
+    started = time.monotonic()
     transmit = subprocess.Popen([os.path.join(BIN, "ansible-runner"), "transmit", str(pdd), "-p", "awx_change.yml"],
                                 stdout=subprocess.PIPE)
     worker = subprocess.Popen([os.path.join(BIN, "ansible-runner"), "worker", "--private-data-dir", str(work)],
@@ -96,6 +105,7 @@ def run_like_awx(pdd, work, out):
     worker.stdout.close()
     assert transmit.wait(timeout=60) == 0
     process.worker_rc = worker.wait(timeout=60)  # the job's exit code, as the execution node reports it
+    process.wall = time.monotonic() - started
     events = [json.loads(p.read_text(encoding="utf-8")) for p in (out / "artifacts" / "job_events").glob("*.json")]
     events.sort(key=lambda e: e["counter"])
     return events, process
@@ -128,11 +138,6 @@ def test_a_gated_change_runs_the_way_awx_runs_it(tmp_path, pg_url, ee_image):
         report = verify_register(store, trusted_keys=load_public_keys([str(world.register_key)]))
         bodies = [json.loads(b) for _s, b in store.bodies()]
     assert report["ok"], report["problems"]
-    opened = [b for b in bodies if b.get("kind") == "run_open"]
-    assert len(opened) == 1
-    assert opened[0]["awx"]["job_id"] == "4242" or opened[0]["awx"]["job_id"] == 4242
-    assert opened[0]["awx"]["user_name"] == "ivan"
-    assert opened[0]["change"]["id"] == CHANGE
     assert [b["kind"] for b in bodies if b["kind"] in ("run_open", "gate_decision", "change_completed", "run_close", "checkpoint")] \
         == ["run_open", "gate_decision", "change_completed", "run_close", "checkpoint"]
     opened = next(b for b in bodies if b["kind"] == "run_open")
@@ -157,3 +162,70 @@ def test_a_gated_change_runs_the_way_awx_runs_it(tmp_path, pg_url, ee_image):
     assert "approvals are single-use, sign a new one" in stdout
     assert "TASK [Make the change]" not in stdout
     assert (state / f"{CHANGE}-{TARGET}.txt").read_text() == f"changed by {CHANGE} in AWX job 4242\n"
+
+
+def playbook_seconds(events):
+    created = [datetime.fromisoformat(e["created"]) for e in events]
+    return (max(created) - min(created)).total_seconds()
+
+
+def test_four_execution_nodes_share_one_register(tmp_path, pg_url, ee_image):
+    """Deliver 4: four jobs at once, as from four execution nodes (four workers, four EE
+    containers), against one PostgreSQL register. Three changes, and a fourth job racing the first
+    with the same change and the same approvals: no entry lost, one valid chain, each approval
+    consumed exactly once across the jobs (one of the two racing jobs is refused)."""
+    world = LabWorld(tmp_path / "world", register_db=pg_url)
+    changes = ["CHG-AWX-0101", "CHG-AWX-0102", "CHG-AWX-0103"]
+    for change in changes:
+        world.change(change, "non_routine", "online_acceptance", targets=[TARGET])
+        world.sign(change)
+    state = tmp_path / "state"
+    state.mkdir()
+    jobs = [(5001, changes[0]), (5002, changes[1]), (5003, changes[2]), (5004, changes[0])]
+    load = 30
+    pdds = [private_data_dir(tmp_path / str(job), world, pg_url, ee_image, state, job_id=job, user="jane", change=change,
+                             load_tasks=load) for job, change in jobs]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda item: run_like_awx(item[1], tmp_path / str(item[0][0]) / "worker",
+                                                          tmp_path / str(item[0][0]) / "out"), zip(jobs, pdds)))
+    batch = time.monotonic() - started
+    outcome = {}
+    for (job, change), (events, process) in zip(jobs, results):
+        stats = next(e for e in events if e["event"] == "playbook_on_stats")["event_data"]
+        outcome[job] = ("refused" if stats["failures"] else "passed", process, events)
+        if stats["failures"]:
+            assert process.worker_rc == 2 and "approval gate refused the change" in stdout_of(events)
+            assert "TASK [Make the change]" not in stdout_of(events)
+        else:
+            assert process.worker_rc == 0 and stats["changed"] == {TARGET: 3 + load}, stdout_of(events)[-4000:]
+    assert outcome[5002][0] == outcome[5003][0] == "passed"
+    assert sorted([outcome[5001][0], outcome[5004][0]]) == ["passed", "refused"], "exactly one racing job may pass"
+
+    with open_store(pg_url) as store:
+        report = verify_register(store, trusted_keys=load_public_keys([str(world.register_key)]))
+        bodies = [json.loads(b) for _s, b in store.bodies()]
+    assert report["ok"], report["problems"]
+    assert report["entries"] == len(bodies)
+    runs = {b["run"]: b for b in bodies if b.get("kind") == "run_open"}
+    assert sorted(b["awx"]["job_id"] for b in runs.values()) == [5001, 5002, 5003, 5004]
+    for run in runs:  # no entry lost: every job's run is whole
+        kinds = [b["kind"] for b in bodies if b.get("run") == run]
+        assert kinds[0] == "run_open" and "run_close" in kinds, kinds
+        assert kinds.count("intent") == kinds.count("outcome")
+        if runs[run]["awx"]["job_id"] in (5002, 5003):
+            assert kinds.count("outcome") == 4 + load
+    decisions = [b for b in bodies if b.get("kind") == "gate_decision"]
+    consumed = [d for d in decisions if d.get("consumed")]
+    assert sorted(d["change_id"] for d in consumed) == sorted(changes)
+    nonces = [a["nonce"] for d in consumed for a in d["approvals"]]
+    assert len(nonces) == len(set(nonces)) == sum(len(list(world.evidence_dir(c).iterdir())) for c in changes)
+
+    # The figures of the closing note: what the register sustained, and what a job costs.
+    stamps = sorted(datetime.fromisoformat(b["ts"]) for b in bodies if "ts" in b)
+    span = max((stamps[-1] - stamps[0]).total_seconds(), 1.0)
+    walls = [r[1].wall for r in outcome.values()]
+    plays = [playbook_seconds(r[2]) for r in outcome.values()]
+    print(f"\nscale-out: 4 jobs in {batch:.1f} s; {len(bodies)} register entries in {span:.0f} s "
+          f"({len(bodies) / span:.1f} entries/s); per job: {sum(walls) / 4:.1f} s end to end, "
+          f"{sum(plays) / 4:.1f} s of playbook, {sum(w - p for w, p in zip(walls, plays)) / 4:.1f} s of runner/EE overhead")
