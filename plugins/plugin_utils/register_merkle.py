@@ -86,26 +86,38 @@ def verify_inclusion(leaf, index, size, proof, root):
 
 
 class Frontier:
-    """Roots of the perfect subtrees of a growing tree, largest first: [(leaf count, hash)]."""
+    """Roots of the perfect subtrees of a growing tree, largest first (one per set bit of its size).
+
+    Kept as a stack of hashes and the size; ``append`` merges like a binary counter, so adding a
+    leaf costs one hash plus one per trailing set bit (amortised two): cheap enough to run inside
+    ``verify`` over millions of entries.
+    """
+
+    __slots__ = ("stack", "size")
 
     def __init__(self, nodes=None):
-        self.nodes = list(nodes or [])
+        nodes = list(nodes or [])
+        self.stack = [h for _n, h in nodes]
+        self.size = sum(n for n, _h in nodes)
 
     @property
-    def size(self):
-        return sum(n for n, _h in self.nodes)
+    def nodes(self):
+        sizes = [1 << bit for bit in range(self.size.bit_length() - 1, -1, -1) if self.size >> bit & 1]
+        return list(zip(sizes, self.stack))
 
     def append(self, leaf):
-        self.nodes.append((1, leaf))
-        while len(self.nodes) > 1 and self.nodes[-1][0] == self.nodes[-2][0]:
-            (n, left), (_n, right) = self.nodes[-2], self.nodes[-1]
-            self.nodes[-2:] = [(2 * n, node_hash(left, right))]
+        h, k, stack = leaf, self.size, self.stack
+        while k & 1:
+            h = hashlib.sha256(b"\x01" + stack.pop() + h).digest()
+            k >>= 1
+        stack.append(h)
+        self.size += 1
 
     def root(self):
-        if not self.nodes:
+        if not self.stack:
             return hashlib.sha256(b"").digest()
-        r = self.nodes[-1][1]
-        for _n, h in reversed(self.nodes[:-1]):
+        r = self.stack[-1]
+        for h in reversed(self.stack[:-1]):
             r = node_hash(h, r)
         return r
 
@@ -115,7 +127,7 @@ class Frontier:
     @classmethod
     def from_json(cls, data):
         nodes = [(int(n), bytes.fromhex(h)) for n, h in data or []]
-        for (a, _h), (b, _h2) in zip(nodes, nodes[1:]):
-            if not (a > b and a & (a - 1) == 0 and b & (b - 1) == 0):
-                raise ValueError("not a Merkle frontier: subtree sizes must be decreasing powers of two")
+        sizes = [n for n, _h in nodes]
+        if any(n < 1 or n & (n - 1) for n in sizes) or any(a <= b for a, b in zip(sizes, sizes[1:])):
+            raise ValueError("not a Merkle frontier: subtree sizes must be decreasing powers of two")
         return cls(nodes)
