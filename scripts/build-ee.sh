@@ -35,8 +35,11 @@ for dep in $("$bin/python" -c 'import yaml; print(" ".join(yaml.safe_load(open("
   [ -f "$site/$ns/$name/MANIFEST.json" ] || { echo "ee: collection $dep is not in $site (make setup installs it)"; exit 1; }
   rsync -a --exclude __pycache__ "$site/$ns/$name/" "$stage/collections/$dep/"
 done
+# pip builds in the tree: setuptools leaves build/ behind, which is not ours to keep.
+had_build=$([ -e build ] && echo yes || echo no)
 "$bin/pip" wheel -q --no-deps -w "$stage/wheels" . >.cache/ee/wheel.log 2>&1 \
   || { tail -20 .cache/ee/wheel.log; echo "ee: building the prodgate wheel failed, log in .cache/ee/wheel.log"; exit 1; }
+[ "$had_build" = yes ] || rm -rf build
 cp /etc/ssl/certs/ca-certificates.crt "$stage/ca-bundle.crt"
 
 echo "ee: building $image with ansible-builder (a few minutes, once)"
