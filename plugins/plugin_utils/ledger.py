@@ -188,7 +188,6 @@ class _Replay(Exception):
         self.used = used
 
 
-
 # ---- the single-use ledger of the old schema --------------------------------------------------
 # Before issue 11 the ledger was a SQLite file of its own with these tables. Opening such a file as
 # the change register would create an empty register beside them and forget every approval they

@@ -4,6 +4,7 @@ import os
 
 import yaml
 
+from .. import input_files
 from ..approvals import artifact_digest
 from ..errors import ProdgateError
 
@@ -48,12 +49,10 @@ def change_from_args(args):
     """The change binding from --change FILE and the flags."""
     change = {}
     if args.change:
-        try:
-            with open(args.change, "r", encoding="utf-8") as handle:
-                change = yaml.safe_load(handle) or {}
-        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ProdgateError(f"change file {args.change} cannot be read: {exc}; give a YAML file with change_id, "
-                                "system, environment, change_type") from None
+        # Bounded like the evidence (a regular file, 16 MiB, no YAML aliases): input_files.
+        fix = "; give a YAML file with change_id, system, environment, change_type"
+        text = input_files.read_text(args.change, "change file", ProdgateError, fix=fix)
+        change = input_files.parse_yaml(text, f"change file {args.change}", yaml.SafeLoader, ProdgateError, fix=fix) or {}
         if not isinstance(change, dict):
             raise ProdgateError(f"change file {args.change} must be a mapping (change_id, system, ...)")
     for name in CHANGE_FIELDS:

@@ -259,6 +259,13 @@ def test_yaml_aliases_are_refused_before_anything_is_expanded(world, tmp_path):
         handle.write("x_bomb:\n" + "".join(f"  {line}\n" for line in LAUGHS.splitlines()))
     message = refused(policy_mod.load_policy, world.policy_path, seconds=DEADLINE)
     assert "anchor or alias" in message and "policy.yml" in message
+    # The change file of `prodgate approve` / `evidence verify` is read the same way.
+    world.sign_policy()
+    change = tmp_path / "change.yml"
+    change.write_text("change_id: &id CHG-1\nsystem: wiki\nenvironment: production\nchange_type: version_update\n"
+                      "x: [*id, *id]\n")
+    err = cli_refuses("evidence", "verify", "--policy", world.policy_path, "--evidence", str(tmp_path), "--change", str(change))
+    assert "change file" in err and "anchor or alias" in err
 
 
 # ---- 8. special files in the evidence folder ----------------------------------------------------
@@ -279,6 +286,7 @@ def test_special_files_in_the_evidence_folder_never_hang_and_are_named(world, tm
     assert "folder" in by_source["folder.json"]
     assert "outside the evidence folder" in by_source["escape.json"]
     # Each is a gate refusal naming the file, not a pass and not a hang.
+
     def gate_problems():
         return approvals.verify_evidence(world.policy(), approvals.load_evidence(str(folder)), world.binding()).problems
     problems = " | ".join(returned(gate_problems))
@@ -313,6 +321,17 @@ def test_a_ledger_of_the_old_schema_is_refused_naming_the_migration(tmp_path):
     with sqlite3.connect(old) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"consumed_nonce", "completed_change"}
+    # The migration the message names: the consumed approval stays consumed in the change register.
+    register = tmp_path / "register.db"
+    code, err = cli("ledger", "import", str(old), "--db", str(register))
+    assert code == 0, err
+
+    def consumed():
+        with Ledger.open(str(register)) as ledger:
+            return ledger.consumed(["0123456789abcdef0123"])
+    assert returned(consumed) == {"0123456789abcdef0123": ("CHG-1", "2026-01-01T00:00:00+00:00")}
+    code, err = cli("ledger", "import", str(register), "--db", str(register))
+    assert code == 1 and "cannot be read as a ledger of the old schema" in err
 
 
 # ---- 10. size limits ------------------------------------------------------------------------------
