@@ -130,6 +130,12 @@ def _parse_instant(value, tz, where):
         raise PolicyError(f"{where}: needs an ISO 8601 date-time such as 2025-09-30T15:00")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
+    try:
+        year = moment.astimezone(_UTC).year
+    except (OverflowError, ValueError):
+        year = 0
+    if not 1970 <= year < 9000:  # arithmetic around it (days, sessions) would overflow datetime
+        raise PolicyError(f"{where}: {value!r} is out of range: give a time between the years 1970 and 8999")
     return moment
 
 

@@ -71,7 +71,10 @@ def time_value(text):
             f"{text!r} is not a date or time: write ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00 (UTC) "
             "or 2026-01-31T16:00+08:00") from None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: give a time between the years 1 and 9999 in UTC") from None
     elif len(text.strip()) == 10:
         return parsed.date().isoformat()
     return parsed.isoformat(timespec="seconds")

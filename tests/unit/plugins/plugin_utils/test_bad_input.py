@@ -154,6 +154,11 @@ def test_overflowing_durations_and_times_are_refused_with_the_range(world, tmp_p
     assert "freeze_windows[0].duration" in message and "too large" in message
     message = refused(policy_mod.parse_time, "0001-01-01T00:00:00+23:59", "not_before")
     assert "not_before" in message and "out of range" in message
+    # The window's clock (change_window `now`, `calendar explain --at`) and the register's filters.
+    message = refused(freeze_window.parse_instant, "0001-01-01T00:00", None, "now")
+    assert "now" in message and "out of range" in message
+    err = cli_refuses("register", "changes", "--since", "9999-12-31T23:00-05:00", code=2)
+    assert "--since" in err and "out of range" in err
     key = world.write_key("henry")
     common = ["approve", "--key", key, "--person", "henry", "--role", "it_head", "--stage", "plan_submission",
               "--change-id", "CHG-1", "--system", "wiki", "--environment", "production", "--change-type", "version_update",
