@@ -24,7 +24,7 @@ import yaml
 
 from ._common import add_json_flag, emit
 from ._output import EXIT_FAILED, add_list_flags, output_rows
-from .. import calendar_pack, dsse, freeze_window
+from .. import calendar_pack, dsse, freeze_window, input_files
 from ..errors import CalendarError, PolicyError
 from ..workcalendar import default_calendar
 
@@ -140,11 +140,9 @@ def _target_args(parser):
 
 def _policy_raw(args):
     if args.draft:
-        try:
-            with open(args.draft, encoding="utf-8") as handle:
-                raw = yaml.safe_load(handle) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise PolicyError(f"{args.draft}: cannot be read ({exc}): check the path and the YAML") from None
+        # Read like the signed policy: a regular file, 16 MiB, no YAML aliases (input_files).
+        text = input_files.read_text(args.draft, "draft", PolicyError, fix="; check the path")
+        raw = input_files.parse_yaml(text, f"draft {args.draft}", yaml.SafeLoader, PolicyError) or {}
         if not isinstance(raw, dict):
             raise PolicyError(f"{args.draft}: must be a mapping with freeze_windows and calendar sections")
         return raw, args.draft, False

@@ -304,6 +304,8 @@ def test_special_files_in_the_evidence_folder_never_hang_and_are_named(world, tm
     assert "FIFO" in message and "regular file" in message
     message = refused(policy_mod.read_policy_document, "/dev/zero")
     assert "character device" in message
+    err = cli_refuses("calendar", "explain", "--draft", str(folder / "fifo.json"), "--system", "wiki")
+    assert "FIFO" in err
 
 
 # ---- 9. a ledger with an old schema -------------------------------------------------------------
