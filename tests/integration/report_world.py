@@ -9,13 +9,18 @@ callback's own entry builders (register_record), as the callback writes them dur
 
 The signed policy carries the trading-session and year-end freeze windows for core_business.
 """
+import importlib.util
 import os
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from approval_world import SYSTEMS, World  # noqa: E402  pylint: disable=wrong-import-position
+# tests/approval_world.py by path: tests/integration/approval_world.py (the lab's world) has the same
+# module name, and whichever is imported first would shadow the other.
+_SPEC = importlib.util.spec_from_file_location("prodgate_tests_approval_world",
+                                               Path(__file__).resolve().parents[1] / "approval_world.py")
+_WORLD = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_WORLD)
+SYSTEMS, World = _WORLD.SYSTEMS, _WORLD.World
 
 from prodgate.register_record import build_intent, build_outcome  # noqa: E402
 from prodgate.register_writer import RegisterWriter  # noqa: E402

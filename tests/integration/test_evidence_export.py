@@ -1,15 +1,20 @@
 """`prodgate evidence export` and `prodgate audit verify`: one file an auditor checks alone, with only
 the register's public key; any changed byte is found and the message names the part (issue 13)."""
+import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
+# tests/approval_world.py by path: tests/integration/approval_world.py (the lab's world) has the same
+# module name, and whichever is imported first would shadow the other.
+_SPEC = importlib.util.spec_from_file_location("prodgate_tests_approval_world",
+                                               Path(__file__).resolve().parents[1] / "approval_world.py")
+_WORLD = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_WORLD)
+World = _WORLD.World
 
 from prodgate.evidence_bundle import verify_bundle  # noqa: E402
 from prodgate.register_chain import load_public_keys  # noqa: E402
