@@ -70,8 +70,9 @@ def private_data_dir(root, world, pg_url, image, state, job_id, user, change=CHA
         "JOB_ID": str(job_id),
     }
     (pdd / "env" / "envvars").write_text(yaml.safe_dump(envvars))
-    # What AWX puts in the job's extra vars: its own identity, the survey's two answers, and the
-    # change's other fields (the job template's variables).
+    # What AWX puts in the job's extra vars: its own identity and the survey's two answers. The
+    # change's other fields (type, system, environment, implementers, supervisor) are passed here
+    # too: a survey-only launch (awx/objects.yml) does not carry them yet (docs/awx.md, "Not done").
     run_vars = yaml.safe_load(world.vars_file(change).read_text(encoding="utf-8"))
     run_vars.update({"prodgate_evidence": f"/runner/evidence/{change}", "awx_job_id": job_id, "awx_user_name": user,
                      "awx_job_template_name": "prodgate go-live", "awx_job_launch_type": "manual",
