@@ -41,7 +41,7 @@ def _secret(path, data):
     os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
 
 
-def private_data_dir(root, world, pg_url, image, state, job_id, user, change=CHANGE, load_tasks=0):  # pylint: disable=too-many-arguments
+def private_data_dir(root, world, pg_url, image, state, job_id, user, change=CHANGE, load_tasks=0, without=()):  # pylint: disable=too-many-arguments
     """A private data dir as AWX builds it for one job of the `prodgate` job templates."""
     pdd = root / "pdd"
     for sub in ("project", "inventory", "env", "credentials"):
@@ -69,6 +69,8 @@ def private_data_dir(root, world, pg_url, image, state, job_id, user, change=CHA
         "PRODGATE_REGISTER_JOURNAL_DIR": "/var/lib/prodgate/journal",
         "JOB_ID": str(job_id),
     }
+    for name in without:
+        del envvars[name]
     (pdd / "env" / "envvars").write_text(yaml.safe_dump(envvars))
     # What AWX puts in the job's extra vars: its own identity and the survey's two answers. The
     # change's other fields (type, system, environment, implementers, supervisor) are passed here
@@ -230,3 +232,21 @@ def test_four_execution_nodes_share_one_register(tmp_path, pg_url, ee_image):
     print(f"\nscale-out: 4 jobs in {batch:.1f} s; {len(bodies)} register entries in {span:.0f} s "
           f"({len(bodies) / span:.1f} entries/s); per job: {sum(walls) / 4:.1f} s end to end, "
           f"{sum(plays) / 4:.1f} s of playbook, {sum(w - p for w, p in zip(walls, plays)) / 4:.1f} s of runner/EE overhead")
+
+
+def test_a_job_whose_anchor_would_die_with_its_container_does_not_start(tmp_path, pg_url, ee_image):
+    """Deliver 6 through AWX's path: a register credential without the anchor location (it would
+    default to the job container's home directory) stops the job before any task, naming it."""
+    world = LabWorld(tmp_path / "world", register_db=pg_url)
+    world.change(CHANGE, "non_routine", "online_acceptance", targets=[TARGET])
+    world.sign(CHANGE)
+    state = tmp_path / "state"
+    state.mkdir()
+    pdd = private_data_dir(tmp_path, world, pg_url, ee_image, state, job_id=4301, user="ivan",
+                           without=("PRODGATE_REGISTER_ANCHOR",))
+    events, process = run_like_awx(pdd, tmp_path / "worker", tmp_path / "out")
+    stdout = stdout_of(events)
+    assert process.worker_rc != 0
+    assert "this is an AWX job and register.anchor would die with the job's container" in stdout, stdout[-3000:]
+    assert "TASK [" not in stdout
+    assert not (state / f"{CHANGE}-{TARGET}.txt").exists()
