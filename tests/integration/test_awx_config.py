@@ -13,11 +13,13 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from prodgate.controller import SETTINGS
+
 REPO = Path(__file__).resolve().parents[2]
 AWX = REPO / "awx"
-# Issue 11's contract (plugins/plugin_utils/controller.py, SETTINGS): what an AWX credential injects.
-TRUST_ENV = {"PRODGATE_POLICY", "PRODGATE_POLICY_ROOT", "PRODGATE_REGISTER_DB", "PRODGATE_REGISTER_SIGNING_KEY",
-             "PRODGATE_REGISTER_ANCHOR", "PRODGATE_REGISTER_JOURNAL_DIR", "PRODGATE_TEST_CLOCK_ENVIRONMENTS"}
+# What an AWX credential injects: every controller trust setting's environment variable, as
+# plugins/plugin_utils/controller.py reads them with settings_from_environment: true.
+TRUST_ENV = {env for _keys, env in SETTINGS.values()}
 PLAYBOOKS = {"go_live", "upgrade", "rollback", "switchover", "failover", "prepare_environment", "hygiene_audit"}
 SURVEY_VARIABLES = ["prodgate_change_id", "prodgate_evidence"]
 ITEM = re.compile(r"^\{\{ item\.(\w+)( \| default\(omit\))? \}\}$")
@@ -145,6 +147,8 @@ def test_credential_types_inject_exactly_the_trust_settings(objects):
         injected |= set(ctype["injectors"].get("env", {}))
         names.add(ctype["name"])
     assert injected == TRUST_ENV
+    assert {"PRODGATE_POLICY", "PRODGATE_POLICY_ROOT", "PRODGATE_REGISTER_DB", "PRODGATE_REGISTER_SIGNING_KEY",
+            "PRODGATE_REGISTER_ANCHOR", "PRODGATE_REGISTER_JOURNAL_DIR", "PRODGATE_TEST_CLOCK_ENVIRONMENTS"} <= TRUST_ENV
     secrets = {f["id"] for t in objects["controller_credential_types"] for f in t["inputs"]["fields"] if f.get("secret")}
     assert {"register_db", "register_signing_key"} <= secrets
     # Every job template carries one credential of each type, and the credentials' inputs are the types' fields.
