@@ -67,6 +67,7 @@ def private_data_dir(root, world, pg_url, image, state, job_id, user, change=CHA
         "PRODGATE_REGISTER_SIGNING_KEY": "/runner/credentials/register-signing.key",
         "PRODGATE_REGISTER_ANCHOR": "/var/lib/prodgate/anchor-{register_id}.json",
         "PRODGATE_REGISTER_JOURNAL_DIR": "/var/lib/prodgate/journal",
+        "PRODGATE_REGISTER_WITNESS": "",  # the optional field left empty: a witness file next to the anchor
         "JOB_ID": str(job_id),
     }
     for name in without:
