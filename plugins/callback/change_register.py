@@ -300,7 +300,7 @@ class CallbackModule(CallbackBase):
             lost = [name for name, ok in kept.items() if not ok]
             if lost:
                 self._stop(EXIT_UNAVAILABLE, f"this is an AWX job and {', '.join(lost)} would die with the job's container: the "
-                                             "AWX credential 'prodgate controller' must inject PRODGATE_REGISTER_DB (a "
+                                             "AWX credential 'prodgate change register' must inject PRODGATE_REGISTER_DB (a "
                                              "postgresql:// register), PRODGATE_REGISTER_ANCHOR and "
                                              "PRODGATE_REGISTER_JOURNAL_DIR on a persistent volume (docs/awx.md)")
         self._writer = RegisterWriter(

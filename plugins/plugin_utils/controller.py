@@ -61,10 +61,15 @@ class TrustError(ProdgateError):
     """The controller's trust settings are missing, unsafe, or a run tried to override them."""
 
 
+def credential_of(setting):
+    """The AWX credential type that injects ``setting`` (awx/objects.yml)."""
+    return "prodgate change register" if setting.startswith("register_") else "prodgate governance"
+
+
 def where_it_belongs(setting):
     keys, env = SETTINGS[setting]
     return (f"`{'.'.join(keys)}` in {DEFAULT_CONFIG} (the controller's administrator sets it), or the AWX credential "
-            f"'prodgate controller' that injects {env}")
+            f"'{credential_of(setting)}' that injects {env}")
 
 
 @dataclass
