@@ -231,8 +231,16 @@ def register_health(store, verify_report, witnesses, journals, changes):
                             "root": cp.get("root")} if cp else None,
         "witnesses": witnesses,
         "journals": journals,
-        "retrospective": [c for c in changes if c["outcome"] in ("break_glass", "ungated")],
+        "retrospective": [c for c in changes if _waits_for_retrospective(c)],
     }
+
+
+def _waits_for_retrospective(change):
+    """Break-glass until its retrospective approval closes it (register_audit), and every ungated change."""
+    status = str(((change.get("form") or {}).get("gate") or {}).get("status") or "")
+    if status.startswith("BREAK-GLASS"):
+        return "closed" not in status.lower()
+    return change["outcome"] in ("break_glass", "ungated")
 
 
 def calendar_status(cal, today, warning_days=60):

@@ -96,3 +96,12 @@ def test_mlps_filing_status():
     late = mlps_rows(policy, [], [{"system": "ta", "filed_on": "2026-02-09", "reference": "R", "signer": "rita"}], today)
     assert late[0]["status"] == "filed late"
     assert mlps_rows(policy, [], [], dt.date(2026, 1, 20))[0]["status"] == "due in 15 day(s)"
+
+
+def test_a_break_glass_change_waits_for_its_retrospective_until_closed():
+    from prodgate.report.model import _waits_for_retrospective  # pylint: disable=import-outside-toplevel
+    open_bg = {"outcome": "break_glass", "form": {"gate": {"status": "BREAK-GLASS open"}}}
+    closed = {"outcome": "break_glass", "form": {"gate": {"status": "BREAK-GLASS closed"}}}
+    ungated = {"outcome": "ungated", "form": {"gate": {"status": "UNGATED"}}}
+    done = {"outcome": "completed", "form": {"gate": {"status": "gated"}}}
+    assert [_waits_for_retrospective(c) for c in (open_bg, closed, ungated, done)] == [True, False, True, False]
