@@ -1,4 +1,5 @@
 """`prodgate audit verify FILE --trusted-key KEY`: check an exported evidence bundle offline (issue 13)."""
+from ..errors import ProdgateError
 from ..evidence_bundle import verify_bundle
 from ..register_chain import load_public_keys
 from ._common import add_json_flag, emit
@@ -24,8 +25,12 @@ def register(subparsers):
 
 
 def cmd_verify(args):
-    with open(args.file, "rb") as fh:
-        raw = fh.read()
+    try:
+        with open(args.file, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise ProdgateError(f"evidence file {args.file} cannot be read: {exc.strerror}; give the file written by "
+                            "`prodgate evidence export`") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
