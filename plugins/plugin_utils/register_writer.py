@@ -116,11 +116,13 @@ def tail_check(store, anchor_path=None, trusted_keys=None, witnesses=()):
     return problems
 
 
-# Entries written outside a run's own stream. A gate decision is appended by the approval gate
-# inside a run (by the single-use ledger, without the run id): it is accepted when its change is
-# the change of a run allowed to write. A retrospective approval is recorded by `prodgate register
-# retrospective` from the command line (its approvals were verified against the policy then).
-RUNLESS_KINDS = ("gate_decision", "retrospective_approval")
+# Entries written outside a run's own stream. The approval gate's decision and the completion of a
+# change are appended inside a run by the single-use ledger, without the run id: they are accepted
+# when their change is the change of a run allowed to write. A retrospective approval and a ledger
+# import are recorded from the command line (`prodgate register retrospective`, `prodgate ledger
+# import`), outside any run.
+CHANGE_BOUND_KINDS = ("gate_decision", "change_completed")
+COMMAND_LINE_KINDS = ("retrospective_approval", "ledger_import")
 
 
 def _unsigned_tail_problems(cps, rows):
@@ -149,9 +151,9 @@ def _unsigned_tail_problems(cps, rows):
         except ValueError:
             data = {}
         run, kind = data.get("run"), data.get("kind")
-        if run is None and kind == "gate_decision" and data.get("change_id") in {changes.get(r) for r in allowed}:
+        if run is None and kind in CHANGE_BOUND_KINDS and data.get("change_id") in {changes.get(r) for r in allowed}:
             continue
-        if run is None and kind == "retrospective_approval":
+        if run is None and kind in COMMAND_LINE_KINDS:
             continue
         if run not in allowed:
             return [f"entry {seq} after the last signed checkpoint (entry {last_seq}) belongs to run {run}, which "

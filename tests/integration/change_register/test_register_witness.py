@@ -209,12 +209,16 @@ def test_a_configured_witness_is_append_only_where_the_file_system_allows(env, t
 
 
 def test_a_gate_decision_of_the_running_change_is_accepted_a_forged_one_is_not(env):
-    """The approval gate appends its decision without a run id (the single-use ledger does)."""
+    """The approval gate appends its decision and the completion without a run id (the single-use
+    ledger does); the command line's ledger import is outside any run."""
     slow = RegisterWriter(url=env["PRODGATE_REGISTER_DB"], signing_key=env["PRODGATE_REGISTER_SIGNING_KEY"],
                           anchor=env["PRODGATE_REGISTER_ANCHOR"])
     slow.preflight({"kind": "run_open", "run": "slow", "ts": "2026-11-29T08:00:00Z", "change": {"id": "CHG-SLOW"}})
     _run(env, "quick")
-    slow.append([{"kind": "gate_decision", "change_id": "CHG-SLOW", "approvals": []}])
+    slow.append([{"kind": "gate_decision", "change_id": "CHG-SLOW", "approvals": []},
+                 {"kind": "change_completed", "change_id": "CHG-SLOW"}])
+    with open_store(env["PRODGATE_REGISTER_DB"]) as store:  # `prodgate ledger import` from the command line
+        store.append([canonical_json({"kind": "ledger_import", "source": "old.sqlite", "nonces": 3, "completed": 1})])
     _preflight(env, "next")  # the decision of a change whose run is still open
     slow.close()
     _run(env, "after")
