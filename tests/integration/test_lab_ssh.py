@@ -2,8 +2,8 @@
 host keys pinned in the lab's own known_hosts, key logins only.
 
 Uses backup1 only (the delivery test uses lb1, app1, app2 and db1). Each check that must be refused
-runs with a control path directory of its own, so that no SSH connection kept open (ControlPersist)
-by an earlier run can answer in its place.
+runs with a control path directory of its own: an SSH connection kept open (ControlPersist) by an
+earlier command would answer in its place without checking the host key again.
 """
 import os
 import shutil
@@ -24,7 +24,8 @@ LAB_SSH = Path(os.environ.get("PRODGATE_LAB_SSH", Path.home() / ".local/state/pr
 def _env(tmp_path, **extra):
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp"))
+               ANSIBLE_NOCOLOR="1", ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal")  # prints each command's output
     env.update(extra)
     return env
 
@@ -63,7 +64,7 @@ def test_a_host_key_other_than_the_pinned_one_is_refused(lab, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "impostor")], check=True)
     impostor = (tmp_path / "impostor.pub").read_text(encoding="utf-8").split()[:2]
     (state / "known_hosts").write_text(f"{ADDRESS} {' '.join(impostor)}\n", encoding="utf-8")
-    env = dict(lab, PRODGATE_LAB_SSH=str(state))
+    env = dict(lab, PRODGATE_LAB_SSH=str(state), ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp"))
     rc, out = _ansible(env, "-a", "true")
     assert rc != 0 and "UNREACHABLE" in out and "Host key verification failed" in out, out
     # nor is an address the lab never pinned trusted on first use
