@@ -245,11 +245,12 @@ def cmd_verify(args):
             if w["kind"] == "syslog":
                 lines.append(f"witness: syslog facility {w['where']} (write-only: compare in the SIEM)")
             else:
+                protection = {True: ", append-only",
+                              False: ", not append-only: keep a copy where this controller cannot rewrite it "
+                                     "(docs/change-register.md, Witnesses)",
+                              None: ""}[w["append_only"]]
                 lines.append(f"witness: {w['where']}: {w['checkpoints']} checkpoint(s)"
-                             + (f", latest entry {w['latest_seq']}" if w["checkpoints"] else "")
-                             + {True: ", append-only", False: ", not append-only: keep a copy where this controller "
-                                                                "cannot rewrite it (docs/change-register.md, Witnesses)",
-                                None: ""}[w["append_only"]])
+                             + (f", latest entry {w['latest_seq']}" if w["checkpoints"] else "") + protection)
         if report["unsigned_tail"]:
             lines.append(f"note: the last {report['unsigned_tail']} entries are after the last signed checkpoint "
                          "(a run in progress, killed, or not yet checkpointed)")
