@@ -306,6 +306,7 @@ class CallbackModule(CallbackBase):
         self._writer = RegisterWriter(
             url=db, signing_key=settings.register_signing_key or DEFAULT_KEY,
             anchor=settings.register_anchor or DEFAULT_ANCHOR, journal_dir=settings.register_journal_dir or DEFAULT_JOURNAL_DIR,
+            witness=settings.register_witness,
             busy_timeout_ms=self.get_option("busy_timeout"), durability=self.get_option("durability"))
         try:
             self._writer.preflight(run_open)

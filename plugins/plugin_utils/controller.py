@@ -192,7 +192,7 @@ def load_settings(environ=None):
         value = _lookup(doc, keys)
         if from_env and environ.get(env) not in (None, ""):
             value = environ[env]
-        elif not from_env and environ.get(env) not in (None, "") and value not in (None, "") and str(value) != environ[env]:
+        elif not from_env and environ.get(env) not in (None, "") and str(value) != environ[env]:
             raise TrustError(f"environment variable {env} is set, but on this controller the setting comes from {path} "
                              f"(settings_from_environment is false): unset {env}; only the administrator changes "
                              f"`{'.'.join(keys)}` there")

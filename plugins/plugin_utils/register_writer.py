@@ -136,7 +136,7 @@ def _unsigned_tail_problems(cps, rows):
     allowed = set(open_runs_after(base, span))
     changes = {}
     for seq, _prev, _hash, body in rows:
-        if '"kind":"run_open"' in body:
+        if '"kind":"run_open"' in body or '"kind":"run_change"' in body:  # run_change: the change as the play saw it
             opened = json.loads(body)
             changes[opened.get("run")] = (opened.get("change") or {}).get("id")
     for seq, _prev, _hash, body in rows:

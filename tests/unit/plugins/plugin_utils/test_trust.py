@@ -230,3 +230,10 @@ def test_trusted_policy_records_the_version_seen(world, tmp_path):
     with Ledger.open(settings.register_db) as ledger:
         policy, warnings = load_trusted_policy(settings, ledger, environment="production")
         assert warnings == [] and ledger.highest_policy_version(policy.root_id) == 1
+
+
+def test_r1_an_environment_variable_cannot_add_a_setting_the_file_leaves_out(world, tmp_path):
+    """A user-set PRODGATE_REGISTER_WITNESS would point the witness at a file the user controls."""
+    config = world.controller()
+    with pytest.raises(TrustError, match="environment variable PRODGATE_REGISTER_WITNESS is set"):
+        load_settings(dict(env_for(config), PRODGATE_REGISTER_WITNESS=f"file:{tmp_path}/mine.log"))
