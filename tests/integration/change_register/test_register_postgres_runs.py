@@ -67,7 +67,7 @@ def test_awx_engine_run_is_recorded_with_its_awx_identity(tmp_path, reg_env, pg_
     project = tmp_path / "project"
     project.mkdir()
     (project / "site.yml").write_text(PB.format(tasks=_tasks(2, "awx")))
-    envvars = {k: v for k, v in reg_env.items() if k.startswith(("ANSIBLE_", "PRODGATE_REGISTER_"))}
+    envvars = {k: v for k, v in reg_env.items() if k.startswith(("ANSIBLE_", "PRODGATE_REGISTER_", "PRODGATE_CONTROLLER_"))}
     envvars.update({"PRODGATE_REGISTER_DB": pg_url, "JOB_ID": "4242", "AWX_HOST": "https://awx.example.internal",
                     "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, "collections")})
     extravars = {"awx_job_id": 4242, "awx_user_name": "alice", "awx_job_launch_type": "manual",
