@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 
+# Jinja's own ``int`` (what ``| int`` did in the role): '2400.7' is 2400, anything unreadable 0
+from jinja2.filters import do_int as to_int
+
 DOCUMENTATION = r"""
 name: hardware_check_compare
 short_description: Compare what a host has with what its hardware class requires (Art. 7)
@@ -50,17 +53,6 @@ _value:
 """
 
 NO_CLASS = "host class"
-
-
-def to_int(value, default=0):
-    """Jinja's ``int`` filter: ``'2400.7'`` is 2400, anything unreadable the default."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(float(value))
-        except (TypeError, ValueError):
-            return default
 
 
 def _text(value):

@@ -7,6 +7,8 @@ The choice of probes is :func:`probes` (pure Python, unit-tested); the filter re
 """
 from __future__ import annotations
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 DOCUMENTATION = r"""
 name: host_network_probes
 short_description: The flow probes one host runs against the other hosts of the play (Art. 6)
@@ -54,14 +56,6 @@ _value:
   elements: dict
 """
 
-_TRUE = ("yes", "on", "1", "true", "y", "t")
-
-
-def _bool(value):
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return bool(value)
-
 
 def _unique(items):
     return list(dict.fromkeys(items))
@@ -97,7 +91,7 @@ def host_network_probes(table, host, play_hosts, hostvars):
             continue
         other = hostvars[name]
         destinations[name] = {"address": (other.get("host_network_identity") or {}).get("address"),
-                              "enforced": _bool(other.get("__host_network_firewall_enforced", False))}
+                              "enforced": boolean(other.get("__host_network_firewall_enforced", False), strict=False)}
     return probes(table, host, play_hosts, destinations)
 
 

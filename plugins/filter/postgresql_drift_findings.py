@@ -7,6 +7,8 @@ The comparison is :func:`findings` (pure Python, unit-tested); the filter reads 
 """
 from __future__ import annotations
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 DOCUMENTATION = r"""
 name: postgresql_drift_findings
 short_description: The differences between the collected states of the hosts of a replication set (Art. 31)
@@ -51,13 +53,6 @@ _value:
 """
 
 MISSING = "(missing)"
-_TRUE = ("yes", "on", "1", "true", "y", "t")
-
-
-def _enabled(value):
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return bool(value)
 
 
 def _differs(values):
@@ -71,11 +66,11 @@ def _rules(state):
 
 
 def findings(areas, states):
-    """``areas``: area -> enabled; ``states``: host -> collected state, in the order to report the hosts."""
+    """``areas``: area -> whether it is compared; ``states``: host -> collected state, in report order."""
     found = []
     hosts = list(states)
     for area, enabled in areas.items():
-        if not _enabled(enabled):
+        if not enabled:
             continue
         per_host = [states[host][area] for host in hosts]
         if area == "hba":
@@ -95,7 +90,8 @@ def findings(areas, states):
 
 
 def postgresql_drift_findings(areas, hosts, hostvars):
-    return findings(areas, {host: hostvars[host]["postgresql_drift_state"] for host in hosts})
+    enabled = {area: boolean(value, strict=False) for area, value in areas.items()}  # as `| bool` reads them
+    return findings(enabled, {host: hostvars[host]["postgresql_drift_state"] for host in hosts})
 
 
 class FilterModule:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 
+# Jinja's own ``int`` (what ``| int`` did in the role): unreadable is 0
+from jinja2.filters import do_int as to_int
+
 DOCUMENTATION = r"""
 name: storage_report
 short_description: Compare the declared mounts with the live ones and name every drift (Art. 6)
@@ -58,17 +61,6 @@ _value:
 """
 
 MIB = 1048576
-
-
-def to_int(value, default=0):
-    """Jinja's ``int`` filter: unreadable is the default."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(float(value))
-        except (TypeError, ValueError):
-            return default
 
 
 def live_filesystem(result):

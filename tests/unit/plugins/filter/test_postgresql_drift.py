@@ -15,7 +15,7 @@ def _standby(**changes):
     return state
 
 
-ALL = {"packages": True, "parameters": "true", "hba": True, "os": True}
+ALL = {"packages": True, "parameters": True, "hba": True, "os": True}
 
 
 def test_identical_hosts_have_no_findings():
@@ -49,6 +49,8 @@ def test_an_hba_rule_on_one_host_only_is_present_there_and_absent_on_the_other()
 def test_disabled_areas_are_not_compared_and_hosts_come_from_their_variables():
     standby = _standby(packages={"postgresql-15": "15.9-0+deb12u1"})
     hostvars = {"db1": {"postgresql_drift_state": PRIMARY}, "db2": {"postgresql_drift_state": standby}}
-    assert findings({"packages": "false", "parameters": True}, {"db1": PRIMARY, "db2": standby}) == []
+    assert findings({"packages": False, "parameters": True}, {"db1": PRIMARY, "db2": standby}) == []
+    # the role's toggles arrive as `| bool` reads them: "false", "no", "0" are off
+    assert postgresql_drift_findings({"packages": "no", "parameters": "true"}, ["db1", "db2"], hostvars) == []
     assert postgresql_drift_findings({"packages": True}, ["db2", "db1"], hostvars) == [
         {"area": "packages", "item": "postgresql-15", "values": {"db2": "15.9-0+deb12u1", "db1": "15.8-0+deb12u1"}}]
