@@ -628,17 +628,13 @@ def load_root(path):
     return gov
 
 
-def verify_signatures(doc, governance, where):
-    """Key ids of the governance keys whose signature verifies; PolicyError if below threshold."""
+def governance_signers(signatures, governance, payload_type, payload, where):
+    """Key ids of the governance keys (not revoked) whose signature over ``payload`` verifies: the one
+    threshold check of every governance-signed document (the policy, calendar packs)."""
     keys = {dsse.keyid_of(k["public_key"]): dsse.parse_public_key(k["public_key"], where)
             for k in governance["keys"] if k.get("revoked") is not True}  # a revoked governance key never counts
-    sigs = doc.get("signatures") or []
-    if not sigs:
-        raise PolicyError(f"policy {where} is not signed: it needs {governance['threshold']} governance signature(s); "
-                          "sign it with `prodgate policy sign " + where + " --key <governance key>`")
-    payload = canonical_json(policy_body(doc))
     good = []
-    for sig in sigs:
+    for sig in signatures or []:
         if not isinstance(sig, dict):
             continue
         key = keys.get(sig.get("keyid"))
@@ -648,8 +644,18 @@ def verify_signatures(doc, governance, where):
             raw = dsse.b64decode(sig.get("sig"))
         except ValueError:
             continue
-        if dsse.verify_signature(key, POLICY_PAYLOAD_TYPE, payload, raw):
+        if dsse.verify_signature(key, payload_type, payload, raw):
             good.append(sig["keyid"])
+    return good
+
+
+def verify_signatures(doc, governance, where):
+    """Key ids of the governance keys whose signature verifies; PolicyError if below threshold."""
+    sigs = doc.get("signatures") or []
+    if not sigs:
+        raise PolicyError(f"policy {where} is not signed: it needs {governance['threshold']} governance signature(s); "
+                          "sign it with `prodgate policy sign " + where + " --key <governance key>`")
+    good = governance_signers(sigs, governance, POLICY_PAYLOAD_TYPE, canonical_json(policy_body(doc)), where)
     if len(good) < governance["threshold"]:
         raise PolicyError(
             f"policy {where} signatures do not verify: {len(good)} valid governance signature(s), need {governance['threshold']}; "
