@@ -178,13 +178,28 @@ def fixture_lab(tmp_path_factory):
     return results
 
 
+def register_form(env, world, change):
+    """The Art. 27 form of ``change`` from the lab's register (what an auditor reads)."""
+    rc, out = _run([str(BIN / "prodgate"), "register", "form", "--db", world.register_db, change, "--json"], env)
+    assert rc == 0, out
+    return json.loads(out)
+
+
 def test_every_run_passed_the_window_and_the_gate(lab):
-    """Issue 11 Deliver 4: the delivery runs are gated; each approved change is recorded as completed."""
-    for name in ("golive", "up110", "rollback"):
+    """Issue 11 Deliver 4: the delivery runs are gated as in production; each approved change consumed
+    its approvals, was launched by an implementer (the real user, root = ivan in the lab policy) and
+    was recorded as completed."""
+    for name, suffix in (("golive", "GL"), ("up110", "UP110"), ("rollback", "RB")):
         rc, out = lab[name]
-        assert "Check the change window before anything is consumed" in out, out[-2000:]
-        assert "approved:" in out and "approvals over" in out, f"{name}: the gate did not decide:\n{out[-3000:]}"
-        assert "recorded as completed" in out, f"{name}: change_complete did not run:\n{out[-3000:]}"
+        assert rc == 0 and "Check the change window before anything is consumed" in out, out[-2000:]
+        form = register_form(lab["env"], lab["world"], f"T-{lab['stamp']}-{suffix}")
+        assert form["gate"]["status"] == "gated", form["gate"]
+        assert [w["allowed"] for w in form["window"]] and all(w["allowed"] for w in form["window"]), form["window"]
+        decision = form["approvals"][-1]
+        assert decision["consumed"] is True and decision["launcher"] == "ivan", decision
+        assert decision["implementers"] == ["ivan", "jane"] and decision["supervisor"] == "sam"
+        completed = [t["task"] for tasks in form["per_host"].values() for t in tasks if "as completed" in str(t["task"])]
+        assert completed, f"{name}: change_complete did not record the change"
     assert "FORMAL GO-LIVE" in lab["golive"][1]
 
 

@@ -61,6 +61,12 @@ def recap_changed(out):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", out, re.M)}
 
 
+def register_form(world, env, change):
+    rc, out = run([BIN / "prodgate", "register", "form", "--db", world.register_db, change, "--json"], env)
+    assert rc == 0, out
+    return json.loads(out)
+
+
 def in_recovery(host):
     proc = podman(host, "runuser", "-u", "postgres", "--", "psql", "-XAtc", "SELECT pg_is_in_recovery()")
     return proc.stdout.strip() if proc.returncode == 0 else f"error: {proc.stderr.strip()}"
@@ -118,7 +124,9 @@ def test_switchover_passes_with_its_approvals_and_switches_back(world):
         world.sign(change)
     rc, out = playbook(world, "switchover.yml", there)
     assert rc == 0, out[-4000:]
-    assert "approved:" in out and "recorded as completed" in out, out[-3000:]
+    form = register_form(world, env, there)
+    assert form["gate"]["status"] == "gated" and form["approvals"][-1]["consumed"] is True, form["approvals"]
+    assert any("as completed" in str(t["task"]) for tasks in form["per_host"].values() for t in tasks)
     assert (in_recovery("db1"), in_recovery("db2")) == ("t", "f"), "db2 must be the primary after the switch-over"
     # the same approvals again: the change is completed and its approvals consumed
     rc, replay = playbook(world, "switchover.yml", there)
@@ -136,8 +144,9 @@ def test_failover_break_glass(world):
     signed = world.sign(change, break_glass=True)
     assert sorted(signed) == [("implementer_ack", "it_ops", "ivan"), ("supervisor_ack", "ops_supervisor", "sam")]
     rc, out = playbook(world, "failover.yml", change, ["--limit", "db1,db2,app1,app2"])
-    # the gate passed in break-glass mode ...
-    assert "BREAK-GLASS" in out, out[-4000:]
+    # the gate passed in break-glass mode (recorded as such) ...
+    decision = register_form(world, env, change)["approvals"][-1]
+    assert decision.get("break_glass") is True and decision["implementers"] == ["ivan"], decision
     # ... then the failover refused on its own: the lab's primary runs (nothing was fenced or promoted)
     assert rc != 0 and "failover refused: primaries running db1" in out, out[-4000:]
     assert in_recovery("db1") == "f"
