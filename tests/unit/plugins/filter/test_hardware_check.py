@@ -105,3 +105,21 @@ def test_table_reads_the_hosts_variables():
     result = hardware_check_table(hostvars, ["a", "b"])
     assert result["mismatches"] == ["a NICs: expected >= 9, actual 1 (eth0)"]
     assert len(result["lines"]) == 2
+
+
+def test_internal_disks_are_the_named_devices_of_at_least_one_gb_sorted_by_name():
+    from ansible_collections.prodgate.deploy.plugins.filter.hardware_check_disks import disks
+    devices = {
+        "sdb": {"sectors": "1875385008", "sectorsize": 512, "model": "PERC H730"},
+        "sda": {"sectors": 1875385008, "sectorsize": "512", "model": None},
+        "nvme0n1": {"sectors": "244190646", "sectorsize": "4096"},
+        "loop0": {"sectors": "209715200", "sectorsize": 512},
+        "dm-0": {"sectors": "209715200", "sectorsize": 512},
+        "sr0": {"sectors": "2097151", "sectorsize": 512},
+        "vdz": {"sectors": "976562", "sectorsize": 512},  # 0.49 GB rounds to 0: not a disk
+    }
+    assert disks(devices, "^(loop|ram|zram|dm-|md|sr|fd|nbd|rbd)") == [
+        {"name": "nvme0n1", "size_gb": 1000, "model": ""},
+        {"name": "sda", "size_gb": 960, "model": ""},
+        {"name": "sdb", "size_gb": 960, "model": "PERC H730"},
+    ]
