@@ -144,9 +144,12 @@ def test_failover_break_glass(world):
     signed = world.sign(change, break_glass=True)
     assert sorted(signed) == [("implementer_ack", "it_ops", "ivan"), ("supervisor_ack", "ops_supervisor", "sam")]
     rc, out = playbook(world, "failover.yml", change, ["--limit", "db1,db2,app1,app2"])
-    # the gate passed in break-glass mode (recorded as such) ...
-    decision = register_form(world, env, change)["approvals"][-1]
-    assert decision.get("break_glass") is True and decision["implementers"] == ["ivan"], decision
+    # the gate passed in break-glass mode on the two acknowledgements, and the form says BREAK-GLASS, open ...
+    form = register_form(world, env, change)
+    decision = form["approvals"][-1]
+    assert decision["performed_stage"] == "break_glass" and decision["consumed"] is True, decision
+    assert decision["checked_stages"] == ["implementer_ack", "supervisor_ack"] and decision["implementers"] == ["ivan"]
+    assert form["gate"]["break_glass"] is True and form["gate"]["status"] == "BREAK-GLASS open", form["gate"]
     # ... then the failover refused on its own: the lab's primary runs (nothing was fenced or promoted)
     assert rc != 0 and "failover refused: primaries running db1" in out, out[-4000:]
     assert in_recovery("db1") == "f"
