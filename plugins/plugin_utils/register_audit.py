@@ -38,12 +38,14 @@ def audit(entries, policy=None, now=None):
         if kind == "run_open":
             runs[run_id] = {"run": run_id, "first_seq": seq, "ts": body.get("ts"), "change": body.get("change") or {},
                             "check_mode": bool(body.get("check_mode")), "playbook": body.get("playbook"),
-                            "changed": [], "closed": None}
+                            "changed": 0, "first_change": None, "closed": None}
         elif kind == "run_change" and run_id in runs:
             runs[run_id]["change"] = body.get("change") or {}
         elif kind == "outcome" and run_id in runs:
             if body.get("changed") and not body.get("check_mode") and body.get("status") == "ok":
-                runs[run_id]["changed"].append({"seq": seq, "host": body.get("host"), "task": body.get("task")})
+                run = runs[run_id]  # a count and the first change: memory stays flat as the register grows
+                run["changed"] += 1
+                run["first_change"] = run["first_change"] or {"seq": seq, "host": body.get("host"), "task": body.get("task")}
         elif kind == "run_close" and run_id in runs:
             runs[run_id]["closed"] = seq
         elif kind == "gate_decision" and not body.get("rehearsal"):
@@ -62,7 +64,7 @@ def audit(entries, policy=None, now=None):
             continue
         ungated.append({"status": UNGATED, "run": run["run"], "change_id": change.get("id"), "ts": run["ts"],
                         "environment": change.get("environment"), "playbook": run["playbook"],
-                        "changed_tasks": len(run["changed"]), "first_change": run["changed"][0]})
+                        "changed_tasks": run["changed"], "first_change": run["first_change"]})
     return {"ungated": ungated, "break_glass": [_break_glass_finding(d, retro.get(cid, []), now)
                                                 for cid, d in sorted(breaks.items(), key=lambda kv: kv[1]["seq"])]}
 

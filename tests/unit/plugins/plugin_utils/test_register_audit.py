@@ -1,0 +1,58 @@
+"""register_audit: UNGATED production runs and break-glass findings from the register's entries."""
+from datetime import datetime, timedelta, timezone
+
+from prodgate.register_audit import audit, gate_status
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+
+
+def run(run_id, change_id, environment="production", changed=1, check_mode=False):
+    entries = [{"kind": "run_open", "run": run_id, "ts": "2026-11-30T01:00:00+00:00", "check_mode": check_mode,
+                "change": {"id": change_id, "environment": environment}}]
+    entries += [{"kind": "outcome", "run": run_id, "status": "ok", "changed": True, "check_mode": check_mode,
+                 "host": f"h{i}", "task": "t"} for i in range(changed)]
+    return entries
+
+
+def close(run_id):
+    return [{"kind": "run_close", "run": run_id}]
+
+
+def decision(change_id, **extra):
+    return [dict({"kind": "gate_decision", "change_id": change_id, "consumed": True}, **extra)]
+
+
+def numbered(*groups):
+    return list(enumerate([e for g in groups for e in g], start=1))
+
+
+def test_a_production_run_that_changed_hosts_without_a_gate_decision_is_ungated():
+    entries = numbered(run("r1", "CHG-1", changed=3), close("r1"),
+                       run("r2", "CHG-2"), decision("CHG-2"), close("r2"),            # gated
+                       run("r3", "CHG-3", environment="staging"), close("r3"),       # not production
+                       run("r4", "CHG-4", check_mode=True), close("r4"),             # a rehearsal changes nothing
+                       run("r5", "CHG-5"), decision("CHG-5", rehearsal=True), close("r5"))  # a rehearsal's decision is no gate
+    found = audit(entries, now=NOW)
+    assert [(u["change_id"], u["changed_tasks"], u["first_change"]["host"]) for u in found["ungated"]] == \
+        [("CHG-1", 3, "h0"), ("CHG-5", 1, "h0")]
+    assert gate_status(entries, "CHG-2", now=NOW)["status"] == "gated"
+    assert gate_status(entries, "CHG-1", now=NOW)["status"] == "UNGATED"
+
+
+def test_a_decision_after_the_run_closed_does_not_gate_it():
+    assert audit(numbered(run("r1", "CHG-1"), close("r1"), decision("CHG-1")), now=NOW)["ungated"][0]["change_id"] == "CHG-1"
+
+
+def test_break_glass_is_open_then_overdue_then_closed_by_every_role():
+    due = (NOW + timedelta(days=1)).isoformat()
+    glass = decision("CHG-BG", break_glass=True, retrospective_roles=["it_head", "coo"], retrospective_due=due,
+                     ts="2026-11-30T02:00:00+00:00")
+    entries = numbered(run("r1", "CHG-BG"), glass, close("r1"))
+    assert gate_status(entries, "CHG-BG", now=NOW)["status"] == "BREAK-GLASS open"
+    late = audit(entries, now=NOW + timedelta(days=2))["break_glass"][0]
+    assert late["status"] == "OVERDUE" and late["missing_roles"] == ["it_head", "coo"]
+    signed = [{"kind": "retrospective_approval", "change_id": "CHG-BG", "approvals": [
+        {"role": "it_head", "person": "henry", "issued_at": (NOW + timedelta(hours=1)).isoformat()},
+        {"role": "coo", "person": "carol", "issued_at": (NOW + timedelta(days=3)).isoformat()}]}]
+    closed = audit(numbered(run("r1", "CHG-BG"), glass, close("r1"), signed), now=NOW + timedelta(days=4))["break_glass"][0]
+    assert closed["status"] == "closed" and closed["late"] is True and closed["signed"] == {"it_head": "henry", "coo": "carol"}
