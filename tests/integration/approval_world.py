@@ -292,6 +292,9 @@ class LabWorld:
         now = _now()
         signed = []
         folder = self.evidence_dir(change_id)
+        if retrospective:   # signed after the change, kept apart from the evidence the gate read
+            folder = self.root / "evidence" / f"{change_id}-retrospective"
+            folder.mkdir(exist_ok=True)
         for stage, role in plan:
             rank = order.index(stage) if stage in order else len(order)
             issued = min(created - timedelta(hours=1) + timedelta(minutes=2 * rank), now)

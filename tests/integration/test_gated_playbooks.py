@@ -11,7 +11,8 @@
 - test_failover_break_glass: the gate passes on the on-site supervisor's and one implementer's
   acknowledgements only and records the change as BREAK-GLASS, open until the retrospective
   approval; the failover's own safety check then stops the run, because the lab's primary is
-  running (so the shared lab is not failed over), and `prodgate register audit` lists it open.
+  running (so the shared lab is not failed over), and `prodgate register audit` lists it open,
+  then closed once the IT head and the COO have signed the retrospective approval.
 """
 import json
 import re
@@ -158,3 +159,12 @@ def test_failover_break_glass(world):
     findings = [f for f in json.loads(audit).get("break_glass", []) if f["change_id"] == change]
     assert findings and findings[0]["status"] == "open", audit
     assert findings[0]["missing_roles"] == ["it_head", "coo"]
+    # ... until the roles the policy names sign the retrospective approval
+    assert sorted(world.sign(change, retrospective=True)) == [("retrospective_approval", "coo", "carol"),
+                                                              ("retrospective_approval", "it_head", "henry")]
+    rc, out = run([BIN / "prodgate", "register", "retrospective", change, "--evidence",
+                   world.root / "evidence" / f"{change}-retrospective", "--db", world.register_db], env)
+    assert rc == 0, out
+    rc, audit = run([BIN / "prodgate", "register", "audit", "--db", world.register_db, "--json"], env)
+    closed = [f for f in json.loads(audit)["break_glass"] if f["change_id"] == change]
+    assert closed[0]["status"] == "closed" and closed[0]["missing_roles"] == [] and not closed[0]["late"], audit
