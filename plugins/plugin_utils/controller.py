@@ -4,9 +4,9 @@ The pinned governance root, the signed policy's location, the change register (w
 the single-use ledger) with its signing key, anchor and journal, and the environments in which a
 test clock is honoured come from the controller's administrator, never from the run:
 
-* a root-owned file, ``/etc/prodgate/controller.yml`` (``PRODGATE_CONTROLLER_CONFIG`` may name
-  another one, which must pass the same ownership checks: owned by root or by the user running,
-  and neither it nor its directory writable by group or others); or
+* a root-owned file, ``/etc/prodgate/controller.yml``, neither it nor its directory writable by
+  group or others (``PRODGATE_CONTROLLER_CONFIG`` may name another root-owned file, and is
+  honoured only when root runs the command: the administrator, the lab and the tests); or
 * in an AWX execution environment, whose image carries a controller.yml with
   ``settings_from_environment: true``: the ``PRODGATE_*`` environment variables that an AWX
   credential injects (a launcher cannot set environment variables of an AWX job).
@@ -102,20 +102,19 @@ class ControllerSettings:  # pylint: disable=too-many-instance-attributes
 
 
 def _check_file_safe(path, what):
-    """Refuse a trust file that someone other than root or the running user could have written."""
+    """Refuse a trust file that someone other than root could have written."""
     try:
         st = os.stat(path)
     except OSError as exc:
         raise TrustError(f"{what} {path} cannot be read: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise TrustError(f"{what} {path} is not a regular file")
-    owners = {0, os.getuid()}
     directory = os.path.dirname(os.path.abspath(path))
     dst = os.stat(directory)
     for target, tst in ((path, st), (directory, dst)):
-        if tst.st_uid not in owners:
-            raise TrustError(f"{what} {target} is owned by uid {tst.st_uid}, not by root or the user running: "
-                             "only the controller's administrator may write trust settings")
+        if tst.st_uid != 0:
+            raise TrustError(f"{what} {target} is owned by uid {tst.st_uid}, not by root: only the controller's "
+                             "administrator may write trust settings")
     # A sticky directory (like /tmp) lets nobody replace another user's file.
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or (dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not dst.st_mode & stat.S_ISVTX):
         target, mode = (path, st.st_mode) if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) else (directory, dst.st_mode)
@@ -176,6 +175,11 @@ def load_settings(environ=None):
     path = environ.get(CONFIG_ENV) or DEFAULT_CONFIG
     if "\x00" in path:
         raise TrustError(f"{CONFIG_ENV} contains a NUL byte")
+    if environ.get(CONFIG_ENV) and os.getuid() != 0:
+        # A launcher must not choose the file that decides trust (it could name any root-owned file
+        # that says settings_from_environment, then set the environment).
+        raise TrustError(f"{CONFIG_ENV} is honoured only when root runs the command (the administrator, the lab, the "
+                         f"tests); unset it: this controller's trust settings are {DEFAULT_CONFIG}")
     if not os.path.exists(path):
         raise TrustError(f"this controller has no trust settings: {path} does not exist. The controller's administrator "
                          f"creates it (root-owned, mode 0644) with the pinned governance root, the signed policy and the "
@@ -242,10 +246,10 @@ def launcher_identity(settings, run_vars, environ=None):
     if settings.awx:
         job_id = run_vars.get("awx_job_id") or run_vars.get("tower_job_id")
         env_job = environ.get("JOB_ID")
-        if not awx_user or not job_id:
-            raise TrustError("this controller is an AWX execution environment but the job has no awx_user_name and "
-                             "awx_job_id: launch it from an AWX job template")
-        if env_job and str(env_job) != str(job_id):
+        if not awx_user or not job_id or not env_job:
+            raise TrustError("this controller is an AWX execution environment but the job has no awx_user_name, "
+                             "awx_job_id and JOB_ID in its environment: launch it from an AWX job template")
+        if str(env_job) != str(job_id):
             raise TrustError(f"awx_job_id {job_id} does not match the job environment's JOB_ID {env_job}: refused")
         return str(awx_user), "awx"
     if awx_user:

@@ -237,3 +237,36 @@ def test_r1_an_environment_variable_cannot_add_a_setting_the_file_leaves_out(wor
     config = world.controller()
     with pytest.raises(TrustError, match="environment variable PRODGATE_REGISTER_WITNESS is set"):
         load_settings(dict(env_for(config), PRODGATE_REGISTER_WITNESS=f"file:{tmp_path}/mine.log"))
+
+
+def test_r1_a_launcher_cannot_name_the_trust_file(world, tmp_path):
+    """Attack review: a non-root user pointed PRODGATE_CONTROLLER_CONFIG at a controller.yml of their own."""
+    config = world.controller()
+    os.chown(config, 65534, 65534)
+    with pytest.raises(TrustError, match="owned by uid 65534, not by root"):
+        load_settings(env_for(config))
+    os.chown(config, 0, 0)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the launcher: an unprivileged user
+        os.close(read)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            load_settings(env_for(config))
+            message = b"accepted"
+        except TrustError as exc:
+            message = str(exc).encode()
+        os.write(write, message)
+        os._exit(0)  # pylint: disable=protected-access
+    os.close(write)
+    os.waitpid(pid, 0)
+    message = os.read(read, 4096).decode()
+    assert "PRODGATE_CONTROLLER_CONFIG is honoured only when root runs the command" in message, message
+
+
+def test_r7_an_awx_execution_environment_needs_the_job_environment(world):
+    config = world.controller(awx=True, settings_from_environment=True)
+    settings = load_settings(env_for(config))
+    with pytest.raises(TrustError, match="no awx_user_name, awx_job_id and JOB_ID"):
+        launcher_identity(settings, {"awx_user_name": "ivan", "awx_job_id": 42}, environ={})
