@@ -74,14 +74,14 @@ def playbook(config, changes, names, tmp):
     book = Path(tmp) / "bench.yml"
     book.write_text(json.dumps(play))
     binding = changes[0][0]
-    variables = {"prodgate_change_type": binding["change_type"], "prodgate_system": binding["system"],
+    variables = {"prodgate_change_id": "CHG-BENCH", "prodgate_change_type": binding["change_type"], "prodgate_system": binding["system"],
                  "prodgate_environment": binding["environment"], "prodgate_version": binding["version"],
                  "prodgate_artifacts": [ARTIFACT], "prodgate_implementers": ["ivan", "jane"], "prodgate_supervisor": "sam"}
     vars_file = Path(tmp) / "vars.json"
     vars_file.write_text(json.dumps(variables))
     out = Path(tmp) / "times.jsonl"
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-               ANSIBLE_CALLBACK_PLUGINS=str(REPO / "bench" / "gate_callback"), ANSIBLE_CALLBACKS_ENABLED="gate_timer",
+               ANSIBLE_CALLBACK_PLUGINS=str(REPO / "bench" / "gate_callback"), ANSIBLE_CALLBACKS_ENABLED="gate_timer,prodgate.deploy.change_register",
                GATE_TIMER_OUT=str(out), ANSIBLE_NOCOLOR="1", PRODGATE_CONTROLLER_CONFIG=config)
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), "-e", f"@{vars_file}", str(book)],
                           capture_output=True, text=True, env=env, check=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 
+from ansible import constants as C
 from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -19,11 +20,12 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.prodgate.deploy.plugins.plugin_utils import break_glass as bg
 from ansible_collections.prodgate.deploy.plugins.plugin_utils import calendar_pack
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.approvals import ALL_STAGES, RUN_STAGES, GateRefused, load_evidence, run_gate
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import build_change, require
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import TARGETS_VARIABLE, build_change, require
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity, refuse_run_overrides
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.policy import utcnow
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted, rehearsal
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import (collect_run_vars, open_trusted, rehearsal,
+                                                                          require_register_callback)
 
 ARGUMENT_SPEC = {
     "evidence": {"type": "path"},
@@ -76,6 +78,9 @@ class ActionModule(ActionBase):
             require(change, "approval_gate", ("evidence", "change_id", "change_type", "system", "environment"))
             check = rehearsal(self._task.check_mode, context.CLIARGS.get("check", False))
             trusted = open_trusted(run_vars, refused, environment=change.environment)
+            if trusted.policy.is_production(change.environment):
+                require_register_callback(C.config.get_config_value("CALLBACKS_ENABLED"))
+                self._require_covered(change, run_vars)
             launcher, launcher_source = launcher_identity(trusted.settings, run_vars)
             envelopes = load_evidence(change.evidence)
             job_id = run_vars.get("awx_job_id")
@@ -145,3 +150,12 @@ class ActionModule(ActionBase):
         else:
             trusted.ledger.record_decision(entry, job_id=job_id)
         return decision
+
+    @staticmethod
+    def _require_covered(change, run_vars):
+        """The approvals must cover every host of the play: a ``targets`` option cannot narrow the change."""
+        play_hosts = set(run_vars.get(TARGETS_VARIABLE) or [])
+        missing = sorted(play_hosts - set(change.targets))
+        if missing:
+            raise ProdgateError(f"the targets option leaves out host(s) of this play: {', '.join(missing[:10])}; the gate decides "
+                                "for every host the play changes, so the approvals must cover them all (remove `targets`)")

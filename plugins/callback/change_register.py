@@ -125,7 +125,7 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import Prod
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_chain import utc_now
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_record import (
     build_intent, build_outcome, plain, run_metadata, validate_change)
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import load_trusted_policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import load_trusted_policy, skipping_options
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_writer import (
     DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter)
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_store import DEFAULT_SQLITE_PATH as DEFAULT_DB
@@ -333,10 +333,17 @@ class CallbackModule(CallbackBase):
                          "change": plain(merged)})
         problems = validate_change(merged, self._policy_doc)
         policy = self._policy_doc
-        required = self.get_option("require_change") or policy is None or policy.is_production(merged.get("environment"))
+        production = policy is None or policy.is_production(merged.get("environment"))
+        required = self.get_option("require_change") or production
+        skipping = skipping_options(context.CLIARGS) if production else []
+        why = None
         if problems and required:
             why = (f"the run has no valid change registration (required in production, and whenever the controller's "
                    f"policy cannot be read); no task was run: {problems[0]}")
+        elif skipping:
+            why = (f"{', '.join(skipping)} is refused for a production change: it would skip the change window and the "
+                   "approval gate; run the whole playbook (use --tags or --limit to narrow it, the controls always run)")
+        if why:
             self._write({"kind": "run_close", "run": self._run_id, "ts": utc_now(), "stats": None, "failed_hosts": [],
                          "unfinished": 0, "aborted": why})
             self._writer.checkpoint()

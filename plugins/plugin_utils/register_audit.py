@@ -5,8 +5,8 @@ Computed in one streamed pass over the entries' hashed bodies (what ``verify`` v
 
 * a run is UNGATED when it changed something for real (an outcome with ``changed`` true, not in
   check mode) in a production environment (the policy's, or any environment when it is unknown:
-  fail closed) and the register holds no gate decision for its change (a ``gate_decision`` entry
-  of the same change id, not a rehearsal, written before the run closed);
+  fail closed) and the register holds no gate decision for its change written while the run was
+  open (a ``gate_decision`` entry of the same change id, not a rehearsal);
 * a break-glass change is the gate's ``gate_decision`` with ``break_glass: true``; it is closed by
   ``retrospective_approval`` entries (``prodgate register retrospective``) of every role the
   decision recorded, and OVERDUE once its recorded deadline passed with roles missing.
@@ -42,6 +42,7 @@ def audit(entries, policy=None, now=None):
         elif kind == "run_change" and run_id in runs:
             runs[run_id]["change"] = body.get("change") or {}
         elif kind == "outcome" and run_id in runs:
+            # per task: a `check_mode: false` task inside a --check run changes hosts for real
             if body.get("changed") and not body.get("check_mode") and body.get("status") == "ok":
                 run = runs[run_id]  # a count and the first change: memory stays flat as the register grows
                 run["changed"] += 1
@@ -57,10 +58,12 @@ def audit(entries, policy=None, now=None):
     ungated = []
     for run in sorted(runs.values(), key=lambda r: r["first_seq"]):
         change = run["change"]
-        if run["check_mode"] or not run["changed"] or not _production(change.get("environment"), policy):
+        if not run["changed"] or not _production(change.get("environment"), policy):
             continue
+        # gated: a decision for this change written while this run was open (an earlier run's decision,
+        # or one after this run closed, does not cover it)
         closed = run["closed"] or float("inf")
-        if any(seq < closed for seq in gated.get(change.get("id"), [])):
+        if any(run["first_seq"] < seq < closed for seq in gated.get(change.get("id"), [])):
             continue
         ungated.append({"status": UNGATED, "run": run["run"], "change_id": change.get("id"), "ts": run["ts"],
                         "environment": change.get("environment"), "playbook": run["playbook"],

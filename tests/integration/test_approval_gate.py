@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "tests" / "integration" / "playbooks" / "approval_gate.yml"
 STAGE_PLAYBOOK = REPO / "tests" / "integration" / "playbooks" / "approval_gate_stage.yml"
 GO_LIVE = REPO / "playbooks" / "go_live.yml"
+PLAYBOOK_NARROW = REPO / "tests" / "integration" / "playbooks" / "approval_gate_narrow.yml"
 VENV_BIN = REPO / ".venv" / "bin"
 
 
@@ -61,7 +62,8 @@ class Gate:
         vars_file.write_text(json.dumps(variables))
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                    ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PATH=f"{VENV_BIN}:{os.environ['PATH']}",
-                   PRODGATE_CONTROLLER_CONFIG=str(self.controller))
+                   PRODGATE_CONTROLLER_CONFIG=str(self.controller),
+                   ANSIBLE_CALLBACKS_ENABLED="prodgate.deploy.change_register")  # a production change is on record
         env.update(env_extra or {})
         proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), "-e", f"@{vars_file}", str(playbook), *extra_args],
                               capture_output=True, text=True, env=env, cwd=str(REPO), check=False, timeout=300)
@@ -320,3 +322,20 @@ def test_r10_implementers_given_as_one_string_are_two_people(gate):
     """Reproduction R10 (one change model): "ivan,jane" is two implementers for the gate as for the register."""
     code, out = gate.run(prodgate_implementers="ivan,jane")
     assert code == 0 and "PAST-THE-GATE app2" in out, out
+
+
+def test_a_production_gate_needs_the_change_register_callback(gate):
+    """Attack review: with the callback off, a production change would leave no record at all."""
+    gate.refused("the change register callback is not enabled", env_extra={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer"})
+
+
+def test_the_targets_option_cannot_narrow_the_change(gate):
+    """Attack review: `targets: [app1]` on a play over app1 and app2 passed the gate."""
+    gate.refused("the targets option leaves out host(s) of this play: app2", playbook=PLAYBOOK_NARROW)
+
+
+def test_skip_tags_and_start_at_task_are_refused_for_a_production_change(gate):
+    """Attack review: `--skip-tags always` skipped the window and the gate of the shipped playbooks."""
+    for option in (["--skip-tags", "always"], ["--start-at-task", "Deploy (stands for the real work; must never run on any host after a refusal)"]):
+        code, out = gate.run(extra_args=option)
+        assert code == 69 and f"{option[0]} is refused for a production change" in out and "PAST-THE-GATE" not in out, out

@@ -39,8 +39,18 @@ def test_a_production_run_that_changed_hosts_without_a_gate_decision_is_ungated(
     assert gate_status(entries, "CHG-1", now=NOW)["status"] == "UNGATED"
 
 
-def test_a_decision_after_the_run_closed_does_not_gate_it():
+def test_a_decision_outside_the_run_does_not_gate_it():
+    """Attack review: an earlier run's decision for the same change id hid later runs without a gate."""
     assert audit(numbered(run("r1", "CHG-1"), close("r1"), decision("CHG-1")), now=NOW)["ungated"][0]["change_id"] == "CHG-1"
+    later = audit(numbered(run("r1", "CHG-1"), decision("CHG-1"), close("r1"), run("r2", "CHG-1"), close("r2")), now=NOW)
+    assert [u["run"] for u in later["ungated"]] == ["r2"]
+
+
+def test_a_real_change_inside_a_rehearsal_is_audited():
+    """Attack review: a `check_mode: false` task in a --check run changed hosts and the audit skipped the run."""
+    entries = run("r1", "CHG-1", changed=0, check_mode=True)
+    entries.append({"kind": "outcome", "run": "r1", "status": "ok", "changed": True, "check_mode": False, "host": "h9", "task": "t"})
+    assert audit(numbered(entries, close("r1")), now=NOW)["ungated"][0]["first_change"]["host"] == "h9"
 
 
 def test_break_glass_is_open_then_overdue_then_closed_by_every_role():
