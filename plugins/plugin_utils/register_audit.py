@@ -54,7 +54,7 @@ def audit(entries, policy=None, now=None):
             if body.get("break_glass"):
                 breaks[body.get("change_id")] = dict(body, seq=seq)
         elif kind == RETROSPECTIVE_KIND:
-            retro.setdefault(body.get("change_id"), []).extend(body.get("approvals") or [])
+            retro.setdefault(body.get("change_id"), []).append(body)
     ungated = []
     for run in sorted(runs.values(), key=lambda r: r["first_seq"]):
         change = run["change"]
@@ -68,13 +68,32 @@ def audit(entries, policy=None, now=None):
         ungated.append({"status": UNGATED, "run": run["run"], "change_id": change.get("id"), "ts": run["ts"],
                         "environment": change.get("environment"), "playbook": run["playbook"],
                         "changed_tasks": run["changed"], "first_change": run["first_change"]})
-    return {"ungated": ungated, "break_glass": [_break_glass_finding(d, retro.get(cid, []), now)
+    return {"ungated": ungated, "break_glass": [_break_glass_finding(d, retro.get(cid, []), now, policy)
                                                 for cid, d in sorted(breaks.items(), key=lambda kv: kv[1]["seq"])]}
 
 
-def _break_glass_finding(decision, approvals, now):
+def _verified_retrospective(decision, entries, policy):
+    """The retrospective approvals of ``entries`` whose signed envelopes verify against ``policy`` (an
+    entry's own list of approvals is not evidence: anyone who can write to the register could add one)."""
+    from . import break_glass  # pylint: disable=import-outside-toplevel  # break_glass imports approvals
+    from .errors import ProdgateError  # pylint: disable=import-outside-toplevel
+    change = dict({k: decision.get(k) for k in ("change_id", "system", "environment", "change_type", "version", "targets",
+                                                 "implementers", "supervisor")}, artifacts=[], started_at=decision["ts"])
+    verified = []
+    for entry in entries:
+        try:
+            report = break_glass.verify_retrospective(policy, entry.get("envelopes") or [], change,
+                                                      now=parse_time(entry["ts"], "ts"))
+        except (ProdgateError, KeyError, TypeError, ValueError):
+            continue
+        verified.extend({"role": a.role, "person": a.person, "issued_at": a.issued_at.isoformat()} for a in report.approvals)
+    return verified
+
+
+def _break_glass_finding(decision, entries, now, policy=None):
     due = parse_time(decision["retrospective_due"], "retrospective_due")
     roles = list(decision.get("retrospective_roles") or [])
+    approvals = _verified_retrospective(decision, entries, policy) if policy is not None else []
     signed = {}
     for approval in approvals:
         if approval.get("role") in roles and approval["role"] not in signed:
@@ -86,6 +105,8 @@ def _break_glass_finding(decision, approvals, now):
     else:
         status = "closed"
         closed_at = max(parse_time(a["issued_at"], "issued_at") for a in signed.values()).isoformat()
+    if policy is None and entries and missing:
+        status = f"{status} (retrospective approvals recorded, not verified: audit on a controller with the policy)"
     return {"change_id": decision.get("change_id"), "break_glass": True, "status": status, "due": due.isoformat(),
             "started_at": decision.get("ts"), "implementers": decision.get("implementers"),
             "supervisor": decision.get("supervisor"), "missing_roles": missing,
@@ -105,12 +126,15 @@ def break_glass_decision(entries, change_id):
     return found
 
 
-def retrospective_entry(decision, report):
+def retrospective_entry(decision, report, envelopes):
     """The register entry that records a verified retrospective approval of a break-glass change."""
     return {"kind": RETROSPECTIVE_KIND, "change_id": decision["change_id"],
             "ts": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "approvals": [{"role": a.role, "person": a.person, "issued_at": a.issued_at.isoformat(), "nonce": a.nonce,
                            "key_id": a.key_id} for a in report.approvals],
+            # the signed envelopes themselves: the audit verifies them, never the list above
+            "envelopes": [{k: v for k, v in e.items() if not k.startswith("_")} for e in envelopes
+                          if e.get("_source") in {a.source for a in report.approvals}],
             "missing_roles": list(report.missing_roles)}
 
 

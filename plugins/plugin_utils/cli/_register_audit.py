@@ -74,10 +74,11 @@ def cmd_retrospective(args):
         change = dict({k: decision.get(k) for k in ("change_id", "system", "environment", "change_type", "version",
                                                      "targets", "implementers", "supervisor")},
                       artifacts=[], started_at=decision["ts"])
-        report = break_glass.verify_retrospective(policy, approvals.load_evidence(args.evidence), change)
+        envelopes = approvals.load_evidence(args.evidence)
+        report = break_glass.verify_retrospective(policy, envelopes, change)
         if not report.approvals:
             raise ProdgateError("no retrospective approval counts: " + " | ".join(report.problems or ["none given"]))
-        entry = retrospective_entry(decision, report)
+        entry = retrospective_entry(decision, report, envelopes)
         wrap_db_errors(store.append)([canonical_json(plain(entry))])
     data = dict(entry, problems=report.problems, complete=report.complete)
     emit(args, data, lambda: (f"retrospective approval of {args.change} recorded: "

@@ -1,7 +1,13 @@
 """register_audit: UNGATED production runs and break-glass findings from the register's entries."""
 from datetime import datetime, timedelta, timezone
 
-from prodgate.register_audit import audit, gate_status
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
+
+from prodgate.register_audit import audit, gate_status  # noqa: E402
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
@@ -53,16 +59,34 @@ def test_a_real_change_inside_a_rehearsal_is_audited():
     assert audit(numbered(entries, close("r1")), now=NOW)["ungated"][0]["first_change"]["host"] == "h9"
 
 
-def test_break_glass_is_open_then_overdue_then_closed_by_every_role():
+def test_break_glass_is_open_then_overdue_then_closed_by_signed_retrospective_approvals(tmp_path):
+    world = World(tmp_path, overrides={"break_glass": {"roles_retrospective": ["it_head", "coo"], "deadline_working_days": 2}})
+    policy = world.policy()
+    binding = world.binding(change_id="CHG-BG", artifacts=[])
+    started = world.now - timedelta(days=3)
     due = (NOW + timedelta(days=1)).isoformat()
     glass = decision("CHG-BG", break_glass=True, retrospective_roles=["it_head", "coo"], retrospective_due=due,
-                     ts="2026-11-30T02:00:00+00:00")
+                     ts=started.isoformat(), **{k: binding[k] for k in ("system", "environment", "change_type", "version",
+                                                                          "targets")})
     entries = numbered(run("r1", "CHG-BG"), glass, close("r1"))
-    assert gate_status(entries, "CHG-BG", now=NOW)["status"] == "BREAK-GLASS open"
-    late = audit(entries, now=NOW + timedelta(days=2))["break_glass"][0]
+    assert gate_status(entries, "CHG-BG", policy=policy, now=NOW)["status"] == "BREAK-GLASS open"
+    late = audit(entries, policy=policy, now=NOW + timedelta(days=2))["break_glass"][0]
     assert late["status"] == "OVERDUE" and late["missing_roles"] == ["it_head", "coo"]
-    signed = [{"kind": "retrospective_approval", "change_id": "CHG-BG", "approvals": [
-        {"role": "it_head", "person": "henry", "issued_at": (NOW + timedelta(hours=1)).isoformat()},
-        {"role": "coo", "person": "carol", "issued_at": (NOW + timedelta(days=3)).isoformat()}]}]
-    closed = audit(numbered(run("r1", "CHG-BG"), glass, close("r1"), signed), now=NOW + timedelta(days=4))["break_glass"][0]
-    assert closed["status"] == "closed" and closed["late"] is True and closed["signed"] == {"it_head": "henry", "coo": "carol"}
+    envelopes = [world.approve("retrospective_approval", "it_head", "henry", binding),
+                 world.approve("retrospective_approval", "coo", "carol", binding, offset_minutes=5)]
+    retro = [{"kind": "retrospective_approval", "change_id": "CHG-BG", "ts": world.now.isoformat(), "envelopes": envelopes}]
+    closed = audit(numbered(run("r1", "CHG-BG"), glass, close("r1"), retro), policy=policy, now=NOW)["break_glass"][0]
+    assert closed["status"] == "closed" and closed["signed"] == {"it_head": "henry", "coo": "carol"}
+
+
+def test_a_retrospective_approval_written_into_the_register_without_a_signature_does_not_close_it(tmp_path):
+    """Attack review: a plain retrospective_approval row closed an overdue break-glass change."""
+    world = World(tmp_path, overrides={"break_glass": {"roles_retrospective": ["it_head"], "deadline_working_days": 2}})
+    glass = decision("CHG-BG", break_glass=True, retrospective_roles=["it_head"], retrospective_due=NOW.isoformat(),
+                     ts=(NOW - timedelta(days=5)).isoformat())
+    forged = [{"kind": "retrospective_approval", "change_id": "CHG-BG", "ts": NOW.isoformat(),
+               "approvals": [{"role": "it_head", "person": "henry", "issued_at": NOW.isoformat()}]}]
+    found = audit(numbered(run("r1", "CHG-BG"), glass, close("r1"), forged), policy=world.policy(), now=NOW)["break_glass"][0]
+    assert found["status"] == "OVERDUE" and found["missing_roles"] == ["it_head"]
+    unverified = audit(numbered(run("r1", "CHG-BG"), glass, close("r1"), forged), now=NOW)["break_glass"][0]
+    assert unverified["status"].startswith("OVERDUE (retrospective approvals recorded, not verified")
