@@ -102,7 +102,7 @@ def main():
     inventories = args.inventory or [str(ROOT / "inventories/lab/hosts.yml")]
     # Each switch-over is a gated change (issue 11): signed with the lab's approval world.
     sys.path.insert(0, str(ROOT / "tests" / "integration"))
-    from approval_world import LAB_HOSTS, LabWorld  # pylint: disable=import-outside-toplevel,import-error
+    from lab_world import LAB_HOSTS, LabWorld  # pylint: disable=import-outside-toplevel,import-error
     stamp = time.strftime("%Y%m%d%H%M%S")
     world = LabWorld(ROOT / ".cache" / "bench-switchover" / stamp / "world")
     writer = Writer(conninfo, args.interval)

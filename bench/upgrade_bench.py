@@ -10,7 +10,7 @@
    50 ms) and prints the time from the failed health check (its outcome in the change register)
    to every node serving 1.1.0 again (target <= 15 s).
 The playbooks run gated exactly as in production (issue 11: there is no switch that turns the gates
-off): tests/integration/approval_world.py provides test keys, a signed lab policy, the controller
+off): tests/integration/lab_world.py provides test keys, a signed lab policy, the controller
 trust settings and the signed approvals of each change; the register is on. Network: 127.0.0.1 and
 the lab containers only. Results go to bench/results/.
 """
@@ -33,7 +33,7 @@ HOSTS = "lb1,app1,app2,db1"
 
 def world_for(work):
     sys.path.insert(0, str(ROOT / "tests" / "integration"))
-    from approval_world import LabWorld  # pylint: disable=import-outside-toplevel,import-error
+    from lab_world import LabWorld  # pylint: disable=import-outside-toplevel,import-error
     return LabWorld(work / "world")
 
 

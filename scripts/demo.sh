@@ -54,11 +54,11 @@ step "lab up (podman containers lb1, app1, app2, db1, db2, backup1)"
 run 01-lab-up ansible-playbook playbooks/lab.yml -e lab_state=started
 
 step "demo people's keys, the signed lab policy and the controller trust settings (.cache/demo/world/, never committed)"
-# One place creates the approval world for the demo and the lab tests: tests/integration/approval_world.py
+# One place creates the approval world for the demo and the lab tests: tests/integration/lab_world.py
 # (keys of the demo people and of two governance key holders, the lab policy signed by both, the pinned
 # governance root, the register's signing key and controller.yml, which PRODGATE_CONTROLLER_CONFIG names).
 world="$demo/world"
-aw() { python3 tests/integration/approval_world.py "$@"; }
+aw() { python3 tests/integration/lab_world.py "$@"; }
 run 02-world aw init "$world"
 export PRODGATE_CONTROLLER_CONFIG="$world/controller.yml"
 run 02-policy-check pg policy check "$world/policy.yml" --root "$world/governance-root.yml"
@@ -81,7 +81,7 @@ change_file() {
   fi
   run "change-$id" aw "${args[@]}"
 }
-# sign ID [approval_world sign options]: every approval the change needs (see SIGNERS there).
+# sign ID [lab_world sign options]: every approval the change needs (see SIGNERS there).
 sign() { local id=$1; shift; run "approve-$id-$(date +%s%N)" aw sign "$world" "$id" "$@"; }
 playbook() {  # playbook LOG PLAYBOOK CHANGE-ID [args]: a gated, registered run (launched by root = ivan)
   local log=$1 book=$2 id=$3; shift 3

@@ -5,7 +5,7 @@ prepared by playbooks/prepare_environment.yml --limit db1 when it is not answeri
 coming up is a failure, never a skip. The shipped playbooks run exactly as production runs them
 (issue 11, Deliver 4: there is no switch that turns the gates off): the change window, the approval
 gate and change_complete decide every run from the controller trust settings, a signed lab policy
-and signed approvals that tests/integration/approval_world.py creates; the change register is on.
+and signed approvals that tests/integration/lab_world.py creates; the change register is on.
 Sequence (one module fixture, about 4 minutes):
   reset -> go-live 1.0.0 -> tampered 1.1.0 refused -> 1.1.0 with a COPY data script refused
   -> upgrade 1.1.0 -> upgrade 1.2.0 (health check fails, automatic rollback) -> rollback.yml (back to 1.0.0)
@@ -32,7 +32,7 @@ NGINX = "http://127.0.0.1:18080/version"
 sys.path.insert(0, str(SAMPLE))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_bundles  # noqa: E402  pylint: disable=wrong-import-position,import-error
-from approval_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position
+from lab_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def delivery_change(world, change_id, change_type, bundle=None, sha=None, version=None, extra_vars=None):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-# tests/approval_world.py by path: tests/integration/approval_world.py (the lab's world) has the same
+# tests/approval_world.py by path: tests/integration/lab_world.py (the lab's world) has the same
 # module name, and whichever is imported first would shadow the other.
 _SPEC = importlib.util.spec_from_file_location("prodgate_tests_approval_world",
                                                Path(__file__).resolve().parents[1] / "approval_world.py")

@@ -1,5 +1,5 @@
 """Every production-changing playbook goes through the change window and the approval gate
-(issue 11, Deliver 6), on the podman lab, with the lab's approval world (approval_world.py).
+(issue 11, Deliver 6), on the podman lab, with the lab's approval world (lab_world.py).
 
 - test_refused_without_approvals: switchover, failover, rejoin_standby, prepare_environment,
   hygiene remediation and the restore drill, each with a change whose only signed approvals are the
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from approval_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position
+from lab_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from approval_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position
+from lab_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position
 from test_delivery_lab import (  # noqa: E402  pylint: disable=wrong-import-position
     BIN, HOSTS, _bring_up, _node_version, _podman, _prepare_db, _run, build_all, delivery_change, register_form)
 

@@ -28,7 +28,7 @@ from prodgate.register_store import open_store
 from prodgate.register_writer import verify_register
 
 sys.path.insert(0, str(Path(REPO) / "tests" / "integration"))
-from approval_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position
+from lab_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position
 
 CHANGE = "CHG-AWX-0001"
 TARGET = "ee-local"

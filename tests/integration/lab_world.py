@@ -20,10 +20,10 @@ this lab policy only. No test clock is used anywhere.
 Used by tests/integration/test_delivery_lab.py, test_rehearsal.py, test_gated_playbooks.py,
 bench/upgrade_bench.py and scripts/demo.sh, which calls the command line:
 
-    python3 tests/integration/approval_world.py init DIR [--break-glass]
-    python3 tests/integration/approval_world.py change DIR ID --type T --system S [--version V]
+    python3 tests/integration/lab_world.py init DIR [--break-glass]
+    python3 tests/integration/lab_world.py change DIR ID --type T --system S [--version V]
         [--artifact SHA256] [--target HOST ...] [--environment production]
-    python3 tests/integration/approval_world.py sign DIR ID [--stage S ...] [--without S ...]
+    python3 tests/integration/lab_world.py sign DIR ID [--stage S ...] [--without S ...]
         [--emergency] [--break-glass] [--retrospective]
 
 `init` prints the file names as JSON; `sign` prints one line per signed approval.
@@ -200,7 +200,7 @@ class LabWorld:
             "test_clock_environments": [],
             "settings_from_environment": False,
         }
-        self.config_path.write_text("# Controller trust settings of the lab (tests/integration/approval_world.py)\n"
+        self.config_path.write_text("# Controller trust settings of the lab (tests/integration/lab_world.py)\n"
                                     + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         _private(self.config_path)
 
