@@ -17,7 +17,6 @@ the lab containers only. Results go to bench/results/.
 import argparse
 import datetime
 import json
-import os
 import subprocess
 import sys
 import threading

@@ -24,8 +24,8 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import TARG
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity, refuse_run_overrides
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.policy import utcnow
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import (collect_run_vars, open_trusted, rehearsal,
-                                                                          require_register_callback)
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import (
+    collect_run_vars, open_trusted, rehearsal, require_register_callback)
 
 ARGUMENT_SPEC = {
     "evidence": {"type": "path"},

@@ -32,7 +32,8 @@ description:
     distinct people) and that the launching user is one of the implementers. The launching user is
     C(awx_user_name) when the controller's trust settings say this is an AWX execution environment and AWX's job
     environment is present, otherwise the real user id of the process (never C(USER) or C(LOGNAME)).
-  - Art. 27 is a floor: a production change needs two distinct implementers and the supervisor, whatever the policy's thresholds.
+  - Art. 27 is a floor. A production change needs two distinct implementers and the supervisor, whatever the policy's
+    thresholds. A production change also needs the change register callback enabled.
   - Refuses a change already recorded as completed and any approval whose nonce was already consumed;
     on success it records the nonces as consumed in the change register, in the same transaction that appends the
     gate's decision to it, so every approval is single-use across controllers and AWX jobs sharing the register.
@@ -50,7 +51,9 @@ author:
   - prodgate maintainers (@prodgate)
 options:
   evidence:
-    description: Evidence bundle, a folder of C(*.json) envelopes or one JSON file. Default from C(prodgate_evidence). Evidence files are not trusted, each envelope is verified.
+    description:
+      - Evidence bundle, a folder of C(*.json) envelopes or one JSON file. Default from C(prodgate_evidence).
+      - Evidence files are not trusted, each envelope is verified.
     type: path
   change_id:
     description: Change id the approvals must name. Default from C(prodgate_change_id).

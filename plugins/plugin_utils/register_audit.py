@@ -77,8 +77,8 @@ def _verified_retrospective(decision, entries, policy):
     entry's own list of approvals is not evidence: anyone who can write to the register could add one)."""
     from . import break_glass  # pylint: disable=import-outside-toplevel  # break_glass imports approvals
     from .errors import ProdgateError  # pylint: disable=import-outside-toplevel
-    change = dict({k: decision.get(k) for k in ("change_id", "system", "environment", "change_type", "version", "targets",
-                                                 "implementers", "supervisor")}, artifacts=[], started_at=decision["ts"])
+    fields = ("change_id", "system", "environment", "change_type", "version", "targets", "implementers", "supervisor")
+    change = dict({k: decision.get(k) for k in fields}, artifacts=[], started_at=decision["ts"])
     verified = []
     for entry in entries:
         try:
@@ -149,8 +149,10 @@ def gate_status(entries, change_id, policy=None, now=None):
     glass = [f for f in found["break_glass"] if f["change_id"] == change_id]
     if glass:
         f = glass[-1]
-        text = (f"BREAK-GLASS, {f['status']}: " + (f"open until {', '.join(f['missing_roles'])} sign a retrospective "
-                                                     f"approval; due {f['due']}" if f["missing_roles"] else
-                                                     f"closed by the retrospective approval at {f['closed_at']}"))
+        if f["missing_roles"]:
+            state = f"open until {', '.join(f['missing_roles'])} sign a retrospective approval; due {f['due']}"
+        else:
+            state = f"closed by the retrospective approval at {f['closed_at']}"
+        text = f"BREAK-GLASS, {f['status']}: {state}"
         return dict(f, status=f"BREAK-GLASS {f['status']}", text=text)
     return {"status": "gated", "text": "passed the approval gate"}

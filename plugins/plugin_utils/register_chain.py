@@ -12,7 +12,7 @@ import os
 import time
 
 from .errors import RegisterError
-from .register_merkle import Frontier, leaf_hash
+from .register_merkle import Frontier
 
 GENESIS = "0" * 64
 CHECKPOINT_ORIGIN = "prodgate.deploy/change_register"

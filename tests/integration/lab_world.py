@@ -229,7 +229,7 @@ class LabWorld:
         return env
 
     # ---- changes and their approvals --------------------------------------------------------
-    def change(self, change_id, change_type, system, version=None, artifacts=(), targets=LAB_HOSTS,
+    def change(self, change_id, change_type, system, version=None, artifacts=(), targets=tuple(LAB_HOSTS),
                environment="production", extra_vars=None):
         """Write the change description and its run variables; returns the run variables' file."""
         description = {"change_id": change_id, "system": system, "environment": environment,
@@ -283,9 +283,8 @@ class LabWorld:
             who[("implementer_ack", "it_ops")] = IMPLEMENTERS[:1]
             plan = [("implementer_ack", "it_ops"), ("supervisor_ack", "ops_supervisor")]
         else:
-            plan = [(stage, role) for stage in (stages or pol.required_stages(desc["system"], desc["change_type"],
-                                                                                desc["environment"], emergency=emergency))
-                    if stage not in without for role in pol.stage_roles(stage)]
+            stages = stages or pol.required_stages(desc["system"], desc["change_type"], desc["environment"], emergency=emergency)
+            plan = [(stage, role) for stage in stages if stage not in without for role in pol.stage_roles(stage)]
         # Approvals of a later stage are issued after the earlier stage's quorum (stage order).
         created = datetime.fromisoformat(desc["created_at"])
         order = list(pol.rules["stage_order"])

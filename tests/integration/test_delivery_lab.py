@@ -13,7 +13,6 @@ Sequence (one module fixture, about 4 minutes):
 import hashlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -9,7 +9,6 @@ the drained-node markers on lb1; the delivery work and pre-change dump directori
 application's tables and DML ledger on db1. Sequence (one module fixture, about 6 minutes):
   reset -> rehearse go-live 1.0.0 -> go-live -> rehearse upgrade 1.1.0 -> upgrade -> rehearse rollback -> rollback
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -70,7 +69,8 @@ def fixture_lab(tmp_path_factory):
         results[name]["real"] = (rc, out)
         results[name]["after"] = real_check()
 
-    versions = lambda: {h: _node_version(h) for h in ("app1", "app2")}  # noqa: E731
+    def versions():
+        return {h: _node_version(h) for h in ("app1", "app2")}
     rehearse_then_run("go_live", "playbooks/go_live.yml",
                       delivery_change(world, f"T-{stamp}-GL", "initial_go_live", *built["1.0.0"], version="1.0.0"), versions)
     rehearse_then_run("upgrade", "playbooks/upgrade.yml",

@@ -71,9 +71,8 @@ def cmd_retrospective(args):
         if decision is None:
             raise RegisterError(f"no break-glass decision of change {args.change} in the register {redact_url(store.url)}")
         policy = load_trusted_policy(settings, environment=decision.get("environment"))[0]
-        change = dict({k: decision.get(k) for k in ("change_id", "system", "environment", "change_type", "version",
-                                                     "targets", "implementers", "supervisor")},
-                      artifacts=[], started_at=decision["ts"])
+        fields = ("change_id", "system", "environment", "change_type", "version", "targets", "implementers", "supervisor")
+        change = dict({k: decision.get(k) for k in fields}, artifacts=[], started_at=decision["ts"])
         envelopes = approvals.load_evidence(args.evidence)
         report = break_glass.verify_retrospective(policy, envelopes, change)
         if not report.approvals:
@@ -101,4 +100,3 @@ def add(sub, add_common):
     add_common(p)
     p.set_defaults(handler=cmd_retrospective)
     return p
-

@@ -35,12 +35,12 @@ def test_two_gates_with_the_same_evidence_exactly_one_passes_in_50_of_50(tmp_pat
         binding = world.binding(change_id=f"CHG-RACE-{race:02d}")
         evidence = world.write_evidence(world.evidence(binding=binding), name=f"evidence-{race:02d}")
         barrier, results = ctx.Barrier(2), ctx.Queue()
-        procs = [ctx.Process(target=_gate, args=(config, evidence, binding, barrier, results)) for _ in range(2)]
+        procs = [ctx.Process(target=_gate, args=(config, evidence, binding, barrier, results)) for dummy in range(2)]
         for proc in procs:
             proc.start()
         for proc in procs:
             proc.join(120)
-        got = sorted(results.get(timeout=10) for _ in procs)
+        got = sorted(results.get(timeout=10) for dummy in procs)
         outcomes.append(got)
         assert got[0] == "passed" and got[1].startswith("refused: ") and "replay refused" in got[1], (race, got)
     assert len(outcomes) == RACES

@@ -25,8 +25,9 @@ def fixture_world(tmp_path):
     return World(tmp_path)
 
 
-def policy_with(world, section=SECTION):
+def policy_with(world, section="default"):
     """The world's signed policy as loaded, with a break_glass section (the schema wiring is the policy loader's)."""
+    section = SECTION if section == "default" else section
     pol = world.policy()
     raw = dict(pol.raw)
     if section is not None:

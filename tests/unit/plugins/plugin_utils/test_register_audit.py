@@ -65,9 +65,9 @@ def test_break_glass_is_open_then_overdue_then_closed_by_signed_retrospective_ap
     binding = world.binding(change_id="CHG-BG", artifacts=[])
     started = world.now - timedelta(days=3)
     due = (NOW + timedelta(days=1)).isoformat()
+    fields = {k: binding[k] for k in ("system", "environment", "change_type", "version", "targets")}
     glass = decision("CHG-BG", break_glass=True, retrospective_roles=["it_head", "coo"], retrospective_due=due,
-                     ts=started.isoformat(), **{k: binding[k] for k in ("system", "environment", "change_type", "version",
-                                                                          "targets")})
+                     ts=started.isoformat(), **fields)
     entries = numbered(run("r1", "CHG-BG"), glass, close("r1"))
     assert gate_status(entries, "CHG-BG", policy=policy, now=NOW)["status"] == "BREAK-GLASS open"
     late = audit(entries, policy=policy, now=NOW + timedelta(days=2))["break_glass"][0]
