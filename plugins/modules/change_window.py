@@ -187,6 +187,15 @@ warnings:
   returned: always
   type: list
   elements: str
+overridden_by:
+  description: V(break_glass) when break-glass mode let the change go ahead although the window would have refused it.
+  returned: when break-glass overrode a refusal
+  type: str
+  sample: break_glass
+break_glass:
+  description: Whether the window ran in break-glass mode.
+  returned: in break-glass mode
+  type: bool
 calendar_data_ends:
   description: The last date the calendar (the collection's years and the policy's signed calendar packs) has data for.
   returned: always
