@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 
-from ansible import constants as C
 from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -24,8 +23,7 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import TARG
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity, refuse_run_overrides
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.policy import utcnow
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import (
-    collect_run_vars, open_trusted, rehearsal, require_register_callback)
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted, rehearsal
 
 ARGUMENT_SPEC = {
     "evidence": {"type": "path"},
@@ -79,7 +77,6 @@ class ActionModule(ActionBase):
             check = rehearsal(self._task.check_mode, context.CLIARGS.get("check", False))
             trusted = open_trusted(run_vars, refused, environment=change.environment)
             if trusted.policy.is_production(change.environment):
-                require_register_callback(C.config.get_config_value("CALLBACKS_ENABLED"))
                 self._require_covered(change, run_vars)
             launcher, launcher_source = launcher_identity(trusted.settings, run_vars)
             envelopes = load_evidence(change.evidence)

@@ -33,7 +33,7 @@ description:
     C(awx_user_name) when the controller's trust settings say this is an AWX execution environment and AWX's job
     environment is present, otherwise the real user id of the process (never C(USER) or C(LOGNAME)).
   - Art. 27 is a floor. A production change needs two distinct implementers and the supervisor, whatever the policy's
-    thresholds. A production change also needs the change register callback enabled.
+    thresholds.
   - Refuses a change already recorded as completed and any approval whose nonce was already consumed;
     on success it records the nonces as consumed in the change register, in the same transaction that appends the
     gate's decision to it, so every approval is single-use across controllers and AWX jobs sharing the register.

@@ -98,17 +98,8 @@ def rehearsal(task_check_mode, run_check_mode):
     return run_check_mode
 
 
-REGISTER_CALLBACK = "prodgate.deploy.change_register"
 # Run options that make Ansible skip tasks it would otherwise run: the gate and the window among them.
 SKIPPING_OPTIONS = {"skip_tags": "--skip-tags", "start_at_task": "--start-at-task", "step": "--step"}
-
-
-def require_register_callback(enabled):
-    """A production change is on record or does not run: the change register callback must be enabled."""
-    names = [str(n).strip() for n in (enabled or [])]
-    if REGISTER_CALLBACK not in names:
-        raise TrustError(f"the change register callback is not enabled, so this production change would not be on record: "
-                         f"enable {REGISTER_CALLBACK} (callbacks_enabled in ansible.cfg, or ANSIBLE_CALLBACKS_ENABLED)")
 
 
 def skipping_options(cliargs):

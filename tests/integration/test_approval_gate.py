@@ -324,11 +324,6 @@ def test_r10_implementers_given_as_one_string_are_two_people(gate):
     assert code == 0 and "PAST-THE-GATE app2" in out, out
 
 
-def test_a_production_gate_needs_the_change_register_callback(gate):
-    """Attack review: with the callback off, a production change would leave no record at all."""
-    gate.refused("the change register callback is not enabled", env_extra={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer"})
-
-
 def test_the_targets_option_cannot_narrow_the_change(gate):
     """Attack review: `targets: [app1]` on a play over app1 and app2 passed the gate."""
     gate.refused("the targets option leaves out host(s) of this play: app2", playbook=PLAYBOOK_NARROW)
