@@ -11,8 +11,9 @@ import sys
 import time
 from zoneinfo import ZoneInfo
 
-from prodgate import freeze_window
-from prodgate.workcalendar import WorkCalendar
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.calendar import WorkCalendar
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.freeze import FreezeSchedule
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.windows import Target, parse_windows
 
 TEN_WINDOWS = [
     {"name": "trading-sessions", "kind": "deny", "calendar": "trading_session"},
@@ -31,9 +32,9 @@ TEN_WINDOWS = [
 def run(year):
     windows_raw = [{k: (v.format(y=year) if isinstance(v, str) else v) for k, v in w.items()} for w in TEN_WINDOWS]
     started = time.perf_counter()
-    windows = freeze_window.parse_windows(windows_raw, "bench")
-    schedule = freeze_window.FreezeSchedule(
-        windows, freeze_window.Target("ta-core", "core_business", "prod", "version_update"), calendar=WorkCalendar())
+    windows = parse_windows(windows_raw, "bench")
+    schedule = FreezeSchedule(
+        windows, Target("ta-core", "core_business", "prod", "version_update"), calendar=WorkCalendar())
     tz = ZoneInfo("Asia/Shanghai")
     ts = dt.datetime(year, 1, 1, tzinfo=tz).timestamp()
     end = dt.datetime(year, 12, 31, 23, 59, tzinfo=tz).timestamp()

@@ -102,7 +102,7 @@ def run(mode, work, n, world, gate=False):
             out.seek(0)
             sys.exit(f"{mode} run failed (rc {os.waitstatus_to_exitcode(status)}):\n{out.read().decode()[-4000:]}")
     if mode == "prodgate":
-        from prodgate.register_store import open_store  # pylint: disable=import-outside-toplevel
+        from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store  # pylint: disable=import-outside-toplevel
         with open_store(os.path.join(state, "register.db")) as store:
             count = store.head()[0]
         expected = HOSTS * TASKS * 2 + (GATE_TASKS * 2 if gate else 0) + 3  # + run_open, run_close, checkpoint
@@ -112,10 +112,10 @@ def run(mode, work, n, world, gate=False):
 
 
 def verify_throughput(entries, work):
-    from prodgate.register_chain import chain, generate_key, make_checkpoint  # pylint: disable=import-outside-toplevel
-    from prodgate.register_record import canonical_json  # pylint: disable=import-outside-toplevel
-    from prodgate.register_store import open_store  # pylint: disable=import-outside-toplevel
-    from prodgate.register_writer import verify_register  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import chain, generate_key, make_checkpoint  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import verify_register  # pylint: disable=import-outside-toplevel
     path = os.path.join(work, "verify.db")
     store = open_store(path, durability="NORMAL")
     store.migrate()

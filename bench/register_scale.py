@@ -30,10 +30,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, ".venv", "bin")
 sys.path.insert(0, os.path.join(REPO, "plugins"))
 
-from prodgate.register_chain import chain, generate_key, make_checkpoint  # noqa: E402  pylint: disable=wrong-import-position
-from prodgate.register_record import build_intent, build_outcome, canonical_json  # noqa: E402  pylint: disable=wrong-import-position
-from prodgate.register_store import open_store  # noqa: E402  pylint: disable=wrong-import-position
-from prodgate.register_writer import verify_register  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import chain, generate_key, make_checkpoint  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import build_intent, build_outcome  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import verify_register  # noqa: E402  pylint: disable=wrong-import-position
 
 HOSTS, TASKS, FORKS = 50, 20, 10
 SYSTEMS = ("crm", "ledger", "portal")

@@ -82,7 +82,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   if ! .venv/bin/pip install -q -e '.[test]' >.venv/pip-install.log 2>&1; then
     tail -25 .venv/pip-install.log; echo "setup: pip install failed; full log in .venv/pip-install.log"; exit 1
   fi
-  .venv/bin/python -c "import prodgate.cli, ansible, molecule" || { echo "setup: Python dependencies did not install; see the pip output above"; exit 1; }
+  .venv/bin/python -c "import ansible_collections.prodgate.deploy.plugins.plugin_utils.cli, ansible, molecule" || { echo "setup: Python dependencies did not install; see the pip output above"; exit 1; }
   echo "$digest" > "$stamp"
 fi
 

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import yaml
 
-from prodgate import approvals, dsse, policy as policy_mod
-from prodgate.controller import real_user
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse, policy as policy_mod
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import real_user
 
 CST = timezone(timedelta(hours=8))
 

@@ -16,13 +16,13 @@ from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils import break_glass as bg
-from ansible_collections.prodgate.deploy.plugins.plugin_utils import calendar_pack
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.approvals import ALL_STAGES, RUN_STAGES, GateRefused, load_evidence, run_gate
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import TARGETS_VARIABLE, build_change, require
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import break_glass as bg
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import ALL_STAGES, RUN_STAGES, GateRefused, load_evidence, run_gate
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import TARGETS_VARIABLE, build_change, require
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity, refuse_run_overrides
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.policy import utcnow
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import utcnow
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted, rehearsal
 
 ARGUMENT_SPEC = {

@@ -10,10 +10,10 @@ from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import build_change, require
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import build_change, require
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import load_settings, refuse_run_overrides
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.ledger import Ledger
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, rehearsal
 
 ARGUMENT_SPEC = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils import release
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import release
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
 
 ARGUMENT_SPEC = {

@@ -119,16 +119,14 @@ try:
 except ImportError:  # pragma: no cover
     load_extra_vars = None
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.change import RUN_VARIABLES, build_change
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import RUN_VARIABLES, build_change
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import load_settings, real_user
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError, RegisterError
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_chain import utc_now
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_record import (
-    build_intent, build_outcome, plain, run_metadata, validate_change)
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import utc_stamp
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import build_intent, build_outcome, plain, run_metadata, validate_change
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import load_trusted_policy, skipping_options
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_writer import (
-    DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter)
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register_store import DEFAULT_SQLITE_PATH as DEFAULT_DB
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import DEFAULT_SQLITE_PATH as DEFAULT_DB
 
 EXIT_UNAVAILABLE = 69  # pre-flight failed: nothing ran
 EXIT_IOERR = 74  # a write failed mid-run: the run stopped before the next task
@@ -217,7 +215,7 @@ class CallbackModule(CallbackBase):
             return
         if not closed:
             # The run-close goes to the journal too, so the imported run shows why it ended.
-            writer.append([{"kind": "run_close", "run": self._run_id, "ts": utc_now(), "stats": None, "failed_hosts": [],
+            writer.append([{"kind": "run_close", "run": self._run_id, "ts": utc_stamp(), "stats": None, "failed_hosts": [],
                             "unfinished": len(self._starts), "aborted": f"register write failed: {writer.broken}"}])
         self._writer = None
         writer.close()
@@ -268,7 +266,7 @@ class CallbackModule(CallbackBase):
         run_open = {
             "kind": "run_open",
             "run": self._run_id,
-            "ts": utc_now(),
+            "ts": utc_stamp(),
             "playbook": path,
             "playbook_sha256": None if adhoc else _sha256_file(path),
             "adhoc": adhoc,
@@ -329,7 +327,7 @@ class CallbackModule(CallbackBase):
         merged = {k: (v if v not in (None, [], "") else known.get(k)) for k, v in change.items()}
         if merged != known:
             self._change = merged
-            self._write({"kind": "run_change", "run": self._run_id, "ts": utc_now(), "play": plain(play.get_name()),
+            self._write({"kind": "run_change", "run": self._run_id, "ts": utc_stamp(), "play": plain(play.get_name()),
                          "change": plain(merged)})
         problems = validate_change(merged, self._policy_doc)
         policy = self._policy_doc
@@ -344,7 +342,7 @@ class CallbackModule(CallbackBase):
             why = (f"{', '.join(skipping)} is refused for a production change: it would skip the change window and the "
                    "approval gate; run the whole playbook (use --tags or --limit to narrow it, the controls always run)")
         if why:
-            self._write({"kind": "run_close", "run": self._run_id, "ts": utc_now(), "stats": None, "failed_hosts": [],
+            self._write({"kind": "run_close", "run": self._run_id, "ts": utc_stamp(), "stats": None, "failed_hosts": [],
                          "unfinished": 0, "aborted": why})
             self._writer.checkpoint()
             self._writer.close()
@@ -384,7 +382,7 @@ class CallbackModule(CallbackBase):
         name = plain(host.get_name())
         info = self._info(task)
         self._starts[(name, info["uuid"])] = time.monotonic()
-        if not self._write(build_intent(self._run_id, name, info, utc_now())):
+        if not self._write(build_intent(self._run_id, name, info, utc_stamp())):
             # The intent is journaled; the worker for this host has not been started yet.
             self._stop_if_broken()
 
@@ -408,7 +406,7 @@ class CallbackModule(CallbackBase):
             detail = self.get_option("record_ok")
         elif status == "skipped":
             detail = self.get_option("record_skipped")
-        entry = build_outcome(self._run_id, name, info, status, plain(res), utc_now(), duration_ms=duration,
+        entry = build_outcome(self._run_id, name, info, status, plain(res), utc_stamp(), duration_ms=duration,
                               diff_mode=self.get_option("diff_storage"), detail=detail)
         if ignored:
             entry["ignored"] = True
@@ -437,7 +435,7 @@ class CallbackModule(CallbackBase):
         for host in sorted(stats.processed.keys()):
             per_host[plain(host)] = plain(stats.summarize(host))
         failed_hosts = sorted(h for h, s in per_host.items() if s.get("failures") or s.get("unreachable"))
-        close = {"kind": "run_close", "run": self._run_id, "ts": utc_now(), "stats": per_host,
+        close = {"kind": "run_close", "run": self._run_id, "ts": utc_stamp(), "stats": per_host,
                  "failed_hosts": failed_hosts, "unfinished": len(self._starts)}
         self._write(close)
         seq = self._writer.checkpoint()

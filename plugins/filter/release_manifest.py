@@ -9,7 +9,7 @@ the system this role deploys?) and turns a refusal into a value the role can ass
 """
 from __future__ import annotations
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils import release
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import release
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ReleaseError
 
 DOCUMENTATION = r"""

@@ -1,7 +1,7 @@
 """One version number for the collection and the `prodgate` command.
 
 The collection's version is galaxy.yml's ``version`` (MANIFEST.json's once built and installed);
-the core carries the same number as ``prodgate.__version__`` (the Python package's version is read
+the core carries the same number as its ``__version__`` (the Python package's version is read
 from it, and a unit test keeps galaxy.yml and it equal). The command refuses to work beside a
 ``prodgate.deploy`` of another version: both read and write the same register, approvals and
 policy, and a register written by one release and verified by another is a question nobody should
@@ -85,12 +85,20 @@ def collection_version(root):
                               f"(MANIFEST.json or galaxy.yml): {exc}; reinstall it") from exc
 
 
+def _own_core(root):
+    """True for the tree the ``prodgate`` wheel installs: the core alone at the collection's import name
+    (no galaxy.yml, no MANIFEST.json). It is this command's own code, so of its version by construction."""
+    own = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    bare = not any(os.path.isfile(os.path.join(root, f)) for f in ("MANIFEST.json", "galaxy.yml"))
+    return bare and os.path.realpath(root) == os.path.realpath(own)
+
+
 def find_collection(environ=None, cwd=None):
     """(root, version) of the prodgate.deploy that ansible-playbook would load, or None."""
     for path in search_paths(environ, cwd):
         base = path if os.path.basename(os.path.normpath(path)) == "ansible_collections" else os.path.join(path, "ansible_collections")
         root = os.path.join(base, NAMESPACE, NAME)
-        if os.path.isdir(root):
+        if os.path.isdir(root) and not _own_core(root):
             return root, collection_version(root)
     return None
 

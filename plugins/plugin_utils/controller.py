@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import ProdgateError
+from .errors import TrustError
 
 DEFAULT_CONFIG = "/etc/prodgate/controller.yml"
 CONFIG_ENV = "PRODGATE_CONTROLLER_CONFIG"
@@ -55,10 +55,6 @@ RUN_OVERRIDES = {
     "delivery_gates": None,
 }
 PRODUCTION_NAMES = ("production", "prod")
-
-
-class TrustError(ProdgateError):
-    """The controller's trust settings are missing, unsafe, or a run tried to override them."""
 
 
 def credential_of(setting):

@@ -29,3 +29,7 @@ class InputError(ProdgateError, ValueError):
     """Input refused before it is used: a timestamp without offset, an overflowing duration, a path
     with a NUL byte, a FIFO or device where a file belongs, a file too large or nested too deeply.
     Also a ValueError, so that code validating with ``except ValueError`` keeps refusing it."""
+
+
+class TrustError(ProdgateError):
+    """The controller's trust settings are missing, unsafe, or a run tried to override them."""

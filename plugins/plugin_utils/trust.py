@@ -8,11 +8,13 @@ anti-rollback check against the highest version this register has accepted under
 import os
 from dataclasses import dataclass, field
 
-from .change import RUN_VARIABLES, TARGETS_VARIABLE
-from .controller import RUN_OVERRIDES, TrustError, load_settings, refuse_run_overrides
+from .governance.change import RUN_VARIABLES, TARGETS_VARIABLE
+from .controller import RUN_OVERRIDES, load_settings, refuse_run_overrides
+from .errors import TrustError
 from .errors import PolicyError
-from .ledger import Ledger
-from .policy import load_policy, utcnow
+from .register.ledger import Ledger
+from .base import utcnow
+from .governance.policy import load_policy
 
 
 @dataclass

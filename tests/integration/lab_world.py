@@ -39,8 +39,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-from prodgate import approvals, dsse, policy as policy_mod  # noqa: E402  (the .venv's python)
-from prodgate.register_chain import generate_key as generate_register_key  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse, policy as policy_mod  # noqa: E402  (the .venv's python)
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import generate_key as generate_register_key  # noqa: E402
 
 CST = timezone(timedelta(hours=8))
 BREAK_GLASS_STAGE = "retrospective_approval"

@@ -22,8 +22,8 @@ _WORLD = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(_WORLD)
 SYSTEMS, World = _WORLD.SYSTEMS, _WORLD.World
 
-from prodgate.register_record import build_intent, build_outcome  # noqa: E402
-from prodgate.register_writer import RegisterWriter  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import build_intent, build_outcome  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import RegisterWriter  # noqa: E402
 
 CST = timezone(timedelta(hours=8))
 TODAY = "2025-12-30"
@@ -91,7 +91,7 @@ class ReportWorld:
         return run_id
 
     def gate(self, change_id, envelopes, stage="all", consumed=True, pending=()):
-        from prodgate import dsse  # pylint: disable=import-outside-toplevel
+        from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import dsse  # pylint: disable=import-outside-toplevel
         import json  # pylint: disable=import-outside-toplevel
         approvals = []
         for env in envelopes:

@@ -21,9 +21,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from approval_world import ARTIFACT, World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate import dsse  # noqa: E402
-from prodgate.controller import real_user  # noqa: E402
-from prodgate.ledger import Ledger  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import dsse  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import real_user  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "tests" / "integration" / "playbooks" / "approval_gate.yml"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from prodgate.controller import SETTINGS
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
 AWX = REPO / "awx"

@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prodgate.register_record import build_intent, build_outcome, canonical_json
-from prodgate.register_store import open_store
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import build_intent, build_outcome
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 PRODGATE = str(REPO / ".venv" / "bin" / "prodgate")

@@ -3,6 +3,7 @@ collections its shipped content uses (issue 12, Deliver 7). Builds it with ansib
 import json
 import re
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -22,7 +23,7 @@ FORBIDDEN = ("Makefile", "bench/", "scripts/", "molecule/", "tests/", "ansible.c
              "execution-environment.yml", "playbooks/lab.yml", "playbooks/demo.yml", "docs/_build/")
 REQUIRED = ("LICENSE", "README.md", "meta/runtime.yml", "meta/execution-environment.yml", "requirements.txt",
             "bindep.txt", "plugins/action/approval_gate.py", "plugins/callback/change_register.py",
-            "plugins/plugin_utils/release.py", "roles/release/meta/argument_specs.yml", "playbooks/go_live.yml",
+            "plugins/plugin_utils/governance/release.py", "roles/release/meta/argument_specs.yml", "playbooks/go_live.yml",
             "playbooks/tasks/delivery_check_inputs.yml", "playbooks/vars/delivery.yml")
 BUILTIN = {"ansible.builtin", "ansible.legacy", "prodgate.deploy"}
 
@@ -118,3 +119,27 @@ def test_an_execution_environment_gets_the_python_and_system_needs(artifact, tmp
     assert {"cryptography>=41", "psycopg[binary]>=3.1"} <= set(python)
     assert "tzdata [platform:dpkg platform:rpm]" in system
     assert all("from collection prodgate.deploy" in line for line in found["python"] + found["system"])
+
+
+def test_the_wheel_installs_the_core_under_the_collections_one_name(tmp_path):
+    """The `prodgate` wheel puts the core at ansible_collections/prodgate/deploy/plugins/plugin_utils
+    (one import name for plugins and command), and the command does not take that bare tree for a
+    collection of unknown version."""
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+                   check=True, capture_output=True, cwd=str(tmp_path))
+    target = tmp_path / "site"
+    wheel = next(wheels.glob("prodgate-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True)
+    core = target / "ansible_collections" / "prodgate" / "deploy" / "plugins" / "plugin_utils"
+    for module in ("base.py", "governance/policy.py", "schedule/windows.py", "register/store.py", "cli/__init__.py",
+                   "governance/policy_defaults.yml", "schedule/calendar_data/2026.yml"):
+        assert (core / module).is_file(), module
+    assert not (target / "prodgate").exists()
+    code = ("import sys; sys.path.insert(0, sys.argv[1]);"
+            "from ansible_collections.prodgate.deploy.plugins.plugin_utils import collection_version as cv;"
+            "print(cv.find_collection({'ANSIBLE_COLLECTIONS_PATH': sys.argv[2]}, cwd=sys.argv[2]))")
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(target), str(tmp_path / "none")],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    assert out == "None"

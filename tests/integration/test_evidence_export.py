@@ -16,9 +16,9 @@ _WORLD = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(_WORLD)
 World = _WORLD.World
 
-from prodgate.evidence_bundle import verify_bundle  # noqa: E402
-from prodgate.register_chain import load_public_keys  # noqa: E402
-from prodgate.register_writer import RegisterWriter  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.evidence import verify_bundle  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import load_public_keys  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import RegisterWriter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = REPO / ".venv" / "bin"
@@ -29,7 +29,7 @@ def _prodgate(env, *args):
 
 
 def _nonces(envelopes):
-    from prodgate import dsse  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import dsse  # pylint: disable=import-outside-toplevel
     out = []
     for env in envelopes:
         pred = json.loads(dsse.parse_envelope(env)[1])["predicate"]
@@ -82,7 +82,7 @@ def test_exported_change_verifies_with_only_the_file_and_the_public_key(exported
 
 
 def test_another_key_is_not_trusted(exported, tmp_path):
-    from prodgate.register_chain import generate_key  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import generate_key  # pylint: disable=import-outside-toplevel
     generate_key(str(tmp_path / "other.key"))
     proc = _prodgate(exported["env"], "audit", "verify", str(exported["out"]), "--trusted-key",
                      str(tmp_path / "other.key.pub"))

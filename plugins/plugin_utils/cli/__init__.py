@@ -7,7 +7,7 @@ output, tables, progress) and the helpers that implement them are in :mod:`._out
 
 - ``prodgate: error: MESSAGE`` on stderr for every error (and a JSON object on stdout with
   ``--json`` / ``-f json``);
-- exit 1 for a refusal or a failed check (:class:`prodgate.errors.ProdgateError`, an unreadable
+- exit 1 for a refusal or a failed check (:class:`errors.ProdgateError`, an unreadable
   file, a failed verification returned by the handler), including a command beside a
   prodgate.deploy collection of another version (collection_version.py);
 - exit 2 for a usage error (argparse: unknown option, missing argument, invalid value);

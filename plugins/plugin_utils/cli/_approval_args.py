@@ -5,7 +5,7 @@ import os
 import yaml
 
 from .. import input_files
-from ..approvals import artifact_digest
+from ..governance.approvals import artifact_digest
 from ..errors import ProdgateError
 
 CHANGE_FIELDS = ("change_id", "system", "environment", "change_type", "version")

@@ -3,7 +3,7 @@
 Every group (calendar, report, audit, ... and new ones) follows the conventions of
 :mod:`._output`, re-exported here:
 
-- errors: raise :class:`prodgate.errors.ProdgateError` for a refusal (main() prints
+- errors: raise :class:`errors.ProdgateError` for a refusal (main() prints
   ``prodgate: error: MESSAGE`` and exits 1); return ``EXIT_FAILED`` (1) after printing a failed
   check; invalid option values are usage errors (exit 2): validate them with ``type=``
   functions (``limit_value``, ``time_value``, ``instant_value``, ``choice_list``) so argparse
@@ -16,8 +16,7 @@ Every group (calendar, report, audit, ... and new ones) follows the conventions 
 """
 import json
 
-from ._output import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_list_flags, choice_list, instant_value, limit_value,
-                      output_rows, progress, table_text, time_value, track, wants_json)
+from ._output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_list_flags, choice_list, instant_value, limit_value, output_rows, progress, table_text, time_value, track, wants_json
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_json_flag", "add_list_flags", "choice_list", "emit",
            "instant_value", "limit_value", "output_rows", "progress", "table_text", "time_value", "track", "wants_json"]

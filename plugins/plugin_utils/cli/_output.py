@@ -3,9 +3,9 @@
 Use these in every command group (new groups too) so that the whole command follows one set
 of conventions, the ones of git, ansible-galaxy and ara:
 
-Exit codes (:func:`prodgate.cli.main` maps them; handlers return EXIT_OK or EXIT_FAILED)
+Exit codes (:func:`cli.main` maps them; handlers return EXIT_OK or EXIT_FAILED)
     ``EXIT_OK`` (0) success; ``EXIT_FAILED`` (1) a refusal or a failed check: raise
-    :class:`prodgate.errors.ProdgateError` (main prints ``prodgate: error: MESSAGE`` on stderr)
+    :class:`errors.ProdgateError` (main prints ``prodgate: error: MESSAGE`` on stderr)
     or return 1 after printing the failed verdict (``policy check``, ``evidence verify``,
     ``register verify``); ``EXIT_USAGE`` (2) a usage error: argparse reports it, so validate
     option values with ``type=`` functions that raise :class:`argparse.ArgumentTypeError`
@@ -82,8 +82,8 @@ def time_value(text):
 
 def instant_value(text):
     """An instant with its UTC offset (``--at``, ``--not-before``), parsed by the core's
-    :func:`prodgate.policy.parse_time`; its refusal becomes a usage error."""
-    from ..policy import parse_time
+    :func:`base.parse_time`; its refusal becomes a usage error."""
+    from ..base import parse_time
     try:
         return parse_time(text, "")
     except ValueError as exc:  # the core's InputError is a ValueError too

@@ -7,12 +7,13 @@ against the controller's policy and append them to the register.
 """
 import os
 
-from .. import approvals, break_glass
+from ..governance import approvals, break_glass
 from ..controller import load_settings
 from ..errors import ProdgateError, RegisterError
-from ..register_audit import audit, break_glass_decision, retrospective_entry
-from ..register_record import canonical_json, plain
-from ..register_store import open_store, redact_url, wrap_db_errors
+from ..register.audit import audit, break_glass_decision, retrospective_entry
+from ..register.record import plain
+from ..base import canonical_json
+from ..register.store import open_store, redact_url, wrap_db_errors
 from ..trust import load_trusted_policy
 from ._common import EXIT_FAILED, EXIT_OK, emit, table_text, track
 

@@ -4,9 +4,9 @@ import json
 import os
 from datetime import datetime, timedelta
 
-from .. import approvals, dsse
+from ..governance import approvals, dsse
 from ..errors import ProdgateError
-from ..policy import RETROSPECTIVE_STAGE, load_policy
+from ..governance.policy import RETROSPECTIVE_STAGE, load_policy
 from ._approval_args import add_change_flags, add_passphrase_flags, change_from_args, read_passphrase
 from ._common import add_json_flag, emit, instant_value
 

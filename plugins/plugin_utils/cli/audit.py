@@ -1,7 +1,7 @@
 """`prodgate audit verify FILE --trusted-key KEY`: check an exported evidence bundle offline (issue 13)."""
 from ..errors import ProdgateError
-from ..evidence_bundle import verify_bundle
-from ..register_chain import load_public_keys
+from ..register.evidence import verify_bundle
+from ..register.chain import load_public_keys
 from ._common import add_json_flag, emit
 
 

@@ -24,9 +24,15 @@ import yaml
 
 from ._common import add_json_flag, emit
 from ._output import EXIT_FAILED, add_list_flags, output_rows
-from .. import calendar_pack, dsse, freeze_window, input_files
+from .. import input_files
+from ..governance import calendar_pack, dsse
 from ..errors import CalendarError, PolicyError
-from ..workcalendar import default_calendar
+from ..schedule.calendar import default_calendar
+from zoneinfo import ZoneInfo
+from ..base import DEFAULT_TIMEZONE, parse_instant
+from ..governance.window_gate import settings_from_policy, system_category, windows_from_policy
+from ..schedule.freeze import FreezeSchedule
+from ..schedule.windows import CHANGE_TYPES, Target
 
 
 def register(subparsers):
@@ -120,7 +126,7 @@ def _pack_args(parser):
 def _day_calendar(args):
     if not args.policy:
         return default_calendar()
-    from .. import policy as policy_module  # pylint: disable=import-outside-toplevel
+    from ..governance import policy as policy_module  # pylint: disable=import-outside-toplevel
     pol = policy_module.load_policy(args.policy, root=args.root)
     return calendar_pack.calendar_for_policy(pol.raw, pol.path, args.root)
 
@@ -135,7 +141,7 @@ def _target_args(parser):
     parser.add_argument("--category", help="system category (default: from the policy's system catalogue)")
     parser.add_argument("--environment", default="prod")
     parser.add_argument("--change-type", dest="change_type", default="version_update",
-                        choices=freeze_window.CHANGE_TYPES)
+                        choices=CHANGE_TYPES)
 
 
 def _policy_raw(args):
@@ -148,7 +154,7 @@ def _policy_raw(args):
         return raw, args.draft, False
     if not args.policy:
         raise PolicyError("no policy: pass --policy FILE (or set PRODGATE_POLICY), or --draft FILE to preview unsigned windows")
-    from .. import policy as policy_module  # issue 3's loader: verifies signatures and expiry
+    from ..governance import policy as policy_module  # issue 3's loader: verifies signatures and expiry
     policy = policy_module.load_policy(args.policy, root=getattr(args, "root", None))
     policy.system(args.system)  # a system the policy does not know is refused, as the gates refuse it
     return policy.raw, args.policy, True
@@ -163,12 +169,12 @@ def _calendar(raw, source, verified, args):
 
 def _schedule(args):
     raw, source, verified = _policy_raw(args)
-    settings = freeze_window.settings_from_policy(raw, source)
-    windows = freeze_window.windows_from_policy(raw, source, settings)
-    category = args.category or freeze_window.system_category(raw, args.system)
-    target = freeze_window.Target(args.system, category, args.environment, args.change_type)
+    settings = settings_from_policy(raw, source)
+    windows = windows_from_policy(raw, source, settings)
+    category = args.category or system_category(raw, args.system)
+    target = Target(args.system, category, args.environment, args.change_type)
     cal = _calendar(raw, source, verified, args)
-    return freeze_window.FreezeSchedule(windows, target, settings, cal), source, verified
+    return FreezeSchedule(windows, target, settings, cal), source, verified
 
 
 def _iso(ts, tz):
@@ -215,8 +221,8 @@ def cmd_add_working_days(args):
 def cmd_windows(args):
     schedule, source, verified = _schedule(args)
     tz = schedule.settings.tz
-    start = freeze_window.parse_instant(args.start, tz, "--from")
-    end = freeze_window.parse_instant(args.end, tz, "--to")
+    start = parse_instant(args.start, tz, "--from")
+    end = parse_instant(args.end, tz, "--to")
     if end <= start:
         raise PolicyError("--to must be after --from")
     segments, data_ends, note = _segments_with_data(schedule, start, end)
@@ -270,7 +276,7 @@ def _segments_with_data(schedule, start, end):
 def cmd_explain(args):
     schedule, source, verified = _schedule(args)
     if args.at:
-        at = freeze_window.parse_instant(args.at, schedule.settings.tz, "--at")
+        at = parse_instant(args.at, schedule.settings.tz, "--at")
     else:
         at = dt.datetime.now(dt.timezone.utc).astimezone(schedule.settings.tz)
     decision = schedule.decide(at)
@@ -298,14 +304,14 @@ def cmd_explain(args):
 
 # --- calendar packs: status, draft, diff, sign ----------------------------------------------------
 def cmd_status(args):
-    today = args.at or dt.datetime.now(freeze_window.ZoneInfo(freeze_window.DEFAULT_TIMEZONE)).date()
+    today = args.at or dt.datetime.now(ZoneInfo(DEFAULT_TIMEZONE)).date()
     warn = args.warn_days
     if args.policy and not args.collection:
-        from .. import policy as policy_module  # pylint: disable=import-outside-toplevel
+        from ..governance import policy as policy_module  # pylint: disable=import-outside-toplevel
         pol = policy_module.load_policy(args.policy, root=args.root)
         cal = calendar_pack.calendar_for_policy(pol.raw, pol.path, args.root)
         if warn is None:
-            warn = freeze_window.settings_from_policy(pol.raw, pol.path).data_warning_days
+            warn = settings_from_policy(pol.raw, pol.path).data_warning_days
     else:
         cal = default_calendar()
     if warn is None:
@@ -361,7 +367,7 @@ def cmd_diff(args):
 
 
 def cmd_sign(args):
-    from .. import policy as policy_module  # pylint: disable=import-outside-toplevel
+    from ..governance import policy as policy_module  # pylint: disable=import-outside-toplevel
     from ._approval_args import read_passphrase  # pylint: disable=import-outside-toplevel
     doc, _digest = calendar_pack.read_pack(args.pack)
     problems = calendar_pack.check_pack(doc, args.pack)

@@ -3,9 +3,9 @@ import getpass
 import json
 
 from .. import input_files
-from ..approvals import ALL_STAGES, RUN_STAGES, load_evidence, verify_evidence
-from ..ledger import Ledger
-from ..policy import load_policy
+from ..governance.approvals import ALL_STAGES, RUN_STAGES, load_evidence, verify_evidence
+from ..register.ledger import Ledger
+from ..governance.policy import load_policy
 from ._approval_args import add_change_flags, change_from_args
 from ..errors import ProdgateError
 from ._common import EXIT_FAILED, EXIT_OK, add_json_flag, emit, instant_value, table_text
@@ -95,8 +95,8 @@ def bundle_cmd(args):
 
 def export_cmd(args):
     import os  # pylint: disable=import-outside-toplevel
-    from ..evidence_bundle import build_bundle  # pylint: disable=import-outside-toplevel
-    from ..register_store import open_store, wrap_db_errors  # pylint: disable=import-outside-toplevel
+    from ..register.evidence import build_bundle  # pylint: disable=import-outside-toplevel
+    from ..register.store import open_store, wrap_db_errors  # pylint: disable=import-outside-toplevel
     with wrap_db_errors(open_store)(args.db or os.environ.get("PRODGATE_REGISTER_DB")) as store:
         text, counts = build_bundle(store, args.change, args.policy, load_evidence(args.evidence))
     with open(args.out, "x", encoding="utf-8") as handle:

@@ -1,7 +1,7 @@
 """`prodgate keys`: Ed25519 signing keys for approvers and governance key holders."""
 import os
 
-from .. import dsse
+from ..governance import dsse
 from ..errors import ProdgateError
 from ._approval_args import add_passphrase_flags, read_passphrase
 from ._common import add_json_flag, emit

@@ -9,7 +9,7 @@ those approvals can pass again.
 import os
 
 from ..controller import load_settings
-from ..ledger import Ledger, import_legacy_ledger
+from ..register.ledger import Ledger, import_legacy_ledger
 from ._common import add_json_flag, emit
 
 

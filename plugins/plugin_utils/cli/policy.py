@@ -2,10 +2,11 @@
 import os
 import tempfile
 
-from .. import dsse, input_files
+from .. import input_files
+from ..governance import dsse
 from ..errors import PolicyError
-from ..policy import (build_policy, dump_document, effective_rules, load_root, parse_time, read_policy_document,
-                      sign_document, utcnow, validate_document, verify_signatures)
+from ..base import parse_time, utcnow
+from ..governance.policy import build_policy, dump_document, effective_rules, load_root, read_policy_document, sign_document, validate_document, verify_signatures
 from ._approval_args import add_passphrase_flags, read_passphrase
 from ._common import EXIT_FAILED, EXIT_OK, add_json_flag, emit, instant_value
 

@@ -1,5 +1,5 @@
 """`prodgate release`: build and verify release bundles (Art. 8-10, 28)."""
-from .. import release
+from ..governance import release
 from ._common import add_json_flag, emit
 
 

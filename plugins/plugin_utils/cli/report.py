@@ -4,17 +4,16 @@ import datetime as _dt
 import json
 import os
 
-from .. import dsse
-from ..calendar_pack import calendar_for_policy
+from ..governance import dsse
+from ..governance.calendar_pack import calendar_for_policy
 from ..errors import ProdgateError
-from ..freeze_window import settings_from_policy
-from ..policy import load_policy
-from ..register_chain import load_public_keys
-from ..register_query import RegisterView, load
-from ..register_store import open_store, wrap_db_errors
-from ..register_witness import append_only, parse_witnesses, read_witness
-from ..register_writer import DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, anchor_path, expand, pending_journals, \
-    verify_register, witness_spec
+from ..governance.window_gate import settings_from_policy
+from ..governance.policy import load_policy
+from ..register.chain import load_public_keys
+from ..register.query import RegisterView, load
+from ..register.store import open_store, wrap_db_errors
+from ..register.witness import append_only, parse_witnesses, read_witness
+from ..register.writer import DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, anchor_path, expand, pending_journals, verify_register, witness_spec
 from ..report import model
 from ..report.records import KINDS, load_records, make_record, sign_record, verify_records
 from ..report.site import build_site

@@ -1,6 +1,6 @@
 """The Art. 27 production change registration form as a document a person signs off.
 
-Built from :func:`prodgate.register_query.change_form` (what the register holds for a change):
+Built from :func:`register.query.change_form` (what the register holds for a change):
 each fact once (requesters and approvals de-duplicated across gate runs), decisions in words,
 diffs only where something changed, and never a controller's temporary path as a label.
 Rendered as markdown (``prodgate register form``) and as HTML (the report's change page).

@@ -8,11 +8,13 @@ import datetime as _dt
 import json
 import os
 
-from .. import approvals as approvals_mod
-from .. import dsse
+from ..governance import approvals as approvals_mod
+from ..governance import dsse
 from ..errors import CalendarError, ProdgateError
-from ..freeze_window import CHANGE_TYPES, FreezeSchedule, Target, settings_from_policy, system_category, windows_from_policy
-from ..register_query import change_form
+from ..governance.window_gate import settings_from_policy, system_category, windows_from_policy
+from ..schedule.freeze import FreezeSchedule
+from ..schedule.windows import CHANGE_TYPES, Target
+from ..register.query import change_form
 from . import form as form_mod
 from .records import signer
 

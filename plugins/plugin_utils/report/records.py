@@ -6,7 +6,7 @@ import json
 import os
 from datetime import datetime, timezone
 
-from .. import dsse
+from ..governance import dsse
 from ..errors import ProdgateError
 
 RECORD_PAYLOAD_TYPE = "application/vnd.prodgate.record+json"

@@ -28,7 +28,7 @@ def build_site(out_dir, policy, cal, view, tz, today, months, envelopes=(), reco
     filings = [r for r in records if r.get("kind") == "mlps_filing"]
     gate_of = None
     if store is not None:
-        from ..register_audit import gate_status  # pylint: disable=import-outside-toplevel
+        from ..register.audit import gate_status  # pylint: disable=import-outside-toplevel
 
         def gate_of(change_id):
             return gate_status(store.bodies(), change_id, policy=policy)

@@ -23,9 +23,9 @@ from pathlib import Path
 import yaml
 
 from register_helpers import BIN, REPO
-from prodgate.register_chain import load_public_keys
-from prodgate.register_store import open_store
-from prodgate.register_writer import verify_register
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import load_public_keys
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import verify_register
 
 sys.path.insert(0, str(Path(REPO) / "tests" / "integration"))
 from lab_world import LabWorld  # noqa: E402  pylint: disable=wrong-import-position

@@ -12,9 +12,9 @@ RACES = 50
 
 
 def _gate(config, evidence_dir, binding, barrier, results):
-    from prodgate import approvals  # pylint: disable=import-outside-toplevel
-    from prodgate.errors import ProdgateError  # pylint: disable=import-outside-toplevel
-    from prodgate.trust import open_trusted  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import open_trusted  # pylint: disable=import-outside-toplevel
     try:
         with open_trusted(environment="production", environ={"PRODGATE_CONTROLLER_CONFIG": config}) as trusted:
             envelopes = approvals.load_evidence(evidence_dir)
@@ -44,7 +44,7 @@ def test_two_gates_with_the_same_evidence_exactly_one_passes_in_50_of_50(tmp_pat
         outcomes.append(got)
         assert got[0] == "passed" and got[1].startswith("refused: ") and "replay refused" in got[1], (race, got)
     assert len(outcomes) == RACES
-    from prodgate.register_store import open_store  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store  # pylint: disable=import-outside-toplevel
     with open_store(pg_url) as store:
         decisions = [json.loads(b) for dummy, b in store.bodies(like='%"kind":"gate_decision"%')]
     assert sorted(d["change_id"] for d in decisions) == [f"CHG-RACE-{r:02d}" for r in range(RACES)]

@@ -5,12 +5,12 @@ import threading
 
 import pytest
 
-from prodgate.errors import ApprovalError, RegisterError
-from prodgate.ledger import Ledger
-from prodgate.register_chain import entry_hash, generate_key, make_checkpoint, verify_entries, write_anchor, GENESIS
-from prodgate.register_record import canonical_json
-from prodgate.register_store import MIGRATIONS, SCHEMA_VERSION, open_store
-from prodgate.register_writer import RegisterWriter, tail_check, verify_register
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError, RegisterError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import entry_hash, generate_key, make_checkpoint, verify_entries, write_anchor, GENESIS
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import MIGRATIONS, SCHEMA_VERSION, open_store
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import RegisterWriter, tail_check, verify_register
 
 
 def _body(i, run="r1"):
@@ -53,7 +53,7 @@ def _fill(store, key, n=10):
 
 
 def _verify(store, key, anchors=()):
-    from prodgate.register_chain import key_id, public_key_b64  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import key_id, public_key_b64  # pylint: disable=import-outside-toplevel
     pub = public_key_b64(key)
     return verify_register(store, trusted_keys={key_id(pub): pub}, anchor_paths=anchors)
 

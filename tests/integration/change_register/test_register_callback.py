@@ -12,7 +12,7 @@ import time
 import pytest
 
 from register_helpers import BIN, prodgate, run_playbook, wait_for, write_inventory
-from prodgate.register_store import open_store
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store
 
 CANARY = "CANARY-7f3a9-never-record-me"
 

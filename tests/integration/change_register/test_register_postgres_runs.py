@@ -7,9 +7,9 @@ import subprocess
 import ansible_runner
 
 from register_helpers import BIN, REPO, prodgate, write_inventory
-from prodgate.register_chain import load_public_keys
-from prodgate.register_store import open_store
-from prodgate.register_writer import verify_register
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import load_public_keys
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import verify_register
 
 PB = """
 - hosts: all

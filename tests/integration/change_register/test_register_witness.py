@@ -17,10 +17,10 @@ import sqlite3
 import pytest
 
 from register_helpers import prodgate
-from prodgate.errors import RegisterError
-from prodgate.register_record import canonical_json
-from prodgate.register_store import open_store
-from prodgate.register_writer import RegisterWriter
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import RegisterError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import RegisterWriter
 
 
 def _run(env, run_id, n=3, close=True, checkpoint=True):

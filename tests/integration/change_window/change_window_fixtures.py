@@ -6,7 +6,7 @@ import subprocess
 
 import yaml
 
-from prodgate import approvals, dsse, policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse, policy
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BIN = os.path.join(REPO, ".venv", "bin")

@@ -4,7 +4,7 @@ import copy
 import pytest
 
 from ansible_collections.prodgate.deploy.plugins.filter.release_manifest import check
-from ansible_collections.prodgate.deploy.plugins.plugin_utils import release
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import release
 
 SHA = "a" * 64
 

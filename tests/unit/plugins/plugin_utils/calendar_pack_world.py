@@ -8,7 +8,7 @@ import os
 
 import yaml
 
-from prodgate import calendar_pack, dsse, policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack, dsse, policy
 
 YEAR_2027 = {
     "schema": calendar_pack.PACK_SCHEMA,

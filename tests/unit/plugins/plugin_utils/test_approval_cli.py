@@ -11,8 +11,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import ARTIFACT, World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate import dsse  # noqa: E402
-from prodgate.cli import main  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import dsse  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main  # noqa: E402
 
 
 def run(capsys, *argv):

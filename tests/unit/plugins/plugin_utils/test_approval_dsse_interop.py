@@ -10,7 +10,7 @@ from securesystemslib.signer import CryptoSigner, SSlibKey
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate import approvals, dsse  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse  # noqa: E402
 
 
 @pytest.fixture(name="world")

@@ -9,8 +9,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate import dsse, policy as policy_mod  # noqa: E402
-from prodgate.errors import ApprovalError, PolicyError  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import dsse, policy as policy_mod  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError, PolicyError  # noqa: E402
 
 
 @pytest.fixture(name="world")

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate import approvals  # noqa: E402
-from prodgate.approvals import verify_envelope  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import verify_envelope  # noqa: E402
 
 _STATE = {}
 

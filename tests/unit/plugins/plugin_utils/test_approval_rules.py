@@ -10,10 +10,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import ARTIFACT, World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate import approvals, dsse  # noqa: E402
-from prodgate.approvals import GateRefused, load_evidence, run_gate, verify_evidence  # noqa: E402
-from prodgate.errors import ApprovalError  # noqa: E402
-from prodgate.ledger import Ledger  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import GateRefused, load_evidence, run_gate, verify_evidence  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
 
 
 @pytest.fixture(name="world")

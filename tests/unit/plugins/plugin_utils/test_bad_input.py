@@ -29,10 +29,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate import approvals, dsse, freeze_window, policy as policy_mod  # noqa: E402
-from prodgate.cli import main  # noqa: E402
-from prodgate.errors import ProdgateError  # noqa: E402
-from prodgate.ledger import Ledger  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse, policy as policy_mod  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import parse_duration, parse_instant
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.lead_time import _to_dt
 
 MiB = 1024 * 1024
 DEADLINE = 20  # seconds a loader may take on any input, in a child process (2 shared cores)
@@ -143,19 +145,19 @@ def test_timestamp_without_offset_is_refused_with_the_offset_to_add(world, tmp_p
     err = cli_refuses("policy", "check", world.policy_path, "--at", "2026-03-02", code=2)
     assert "--at" in err and "no UTC offset" in err
     # An approval's issued_at read by the lead-time rule: a refusal naming the field, not a ValueError.
-    message = refused(freeze_window._to_dt, "yesterday", "issued_at")  # pylint: disable=protected-access
+    message = refused(_to_dt, "yesterday", "issued_at")  # pylint: disable=protected-access
     assert "issued_at" in message and "ISO 8601" in message
 
 
 # ---- 2. overflowing durations and times -------------------------------------------------------
 
 def test_overflowing_durations_and_times_are_refused_with_the_range(world, tmp_path):
-    message = refused(freeze_window.parse_duration, "99999999999d", "freeze_windows[0].duration")
+    message = refused(parse_duration, "99999999999d", "freeze_windows[0].duration")
     assert "freeze_windows[0].duration" in message and "too large" in message
     message = refused(policy_mod.parse_time, "0001-01-01T00:00:00+23:59", "not_before")
     assert "not_before" in message and "out of range" in message
     # The window's clock (change_window `now`, `calendar explain --at`) and the register's filters.
-    message = refused(freeze_window.parse_instant, "0001-01-01T00:00", None, "now")
+    message = refused(parse_instant, "0001-01-01T00:00", None, "now")
     assert "now" in message and "out of range" in message
     err = cli_refuses("register", "changes", "--since", "9999-12-31T23:00-05:00", code=2)
     assert "--since" in err and "out of range" in err

@@ -11,10 +11,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate import break_glass  # noqa: E402
-from prodgate.errors import ApprovalError, PolicyError  # noqa: E402
-from prodgate.ledger import Ledger  # noqa: E402
-from prodgate.workcalendar import default_calendar  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import break_glass  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError, PolicyError  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.calendar import default_calendar  # noqa: E402
 
 CST = timezone(timedelta(hours=8))
 SECTION = {"roles_retrospective": ["it_head", "coo"], "deadline_working_days": 2}

@@ -31,7 +31,7 @@ import exchange_calendars
 import holidays
 import pytest
 
-from prodgate.workcalendar import default_calendar
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.calendar import default_calendar
 
 CAL = default_calendar()
 YEARS = CAL.available_years()

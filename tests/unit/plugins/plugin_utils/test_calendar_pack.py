@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 import calendar_pack_world as world
-from prodgate import calendar_pack, dsse, policy
-from prodgate.errors import CalendarError, PolicyError
-from prodgate.workcalendar import default_calendar
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack, dsse, policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import CalendarError, PolicyError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.calendar import default_calendar
 
 D = dt.date
 
@@ -90,7 +90,7 @@ def test_a_policy_signature_cannot_be_replayed_as_a_pack_signature(tmp_path):
 
 def test_no_rollback_behind_the_collections_own_data(tmp_path):
     gov = world.Governance(count=1, threshold=1)
-    with open(os.path.join(os.path.dirname(calendar_pack.__file__), "calendar_data", "2026.yml"), encoding="utf-8") as handle:
+    with open(os.path.join(calendar_pack.DATA_DIR, "2026.yml"), encoding="utf-8") as handle:
         data = yaml.load(handle, Loader=policy._Loader)  # nosec B506 - a SafeLoader keeping dates as written
     shipped = data["version"]
     data.update(schema=calendar_pack.PACK_SCHEMA)

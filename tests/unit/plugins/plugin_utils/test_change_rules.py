@@ -5,14 +5,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from prodgate import freeze_window as fw
-from prodgate.errors import ApprovalError
-from prodgate.workcalendar import default_calendar
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.calendar import default_calendar
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.lead_time import check_lead_time, lead_time_from_approvals
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.override import check_emergency_override
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.window_gate import evaluate_change
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.windows import Target
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
 CAL = default_calendar()
-TARGET = fw.Target("ta-core", "core_business", "production", "version_update")
+TARGET = Target("ta-core", "core_business", "production", "version_update")
 EMERGENCY = {"authorisers": ["coo", "president_office"], "threshold": 1, "waives": ["plan_submission"]}
 
 
@@ -32,26 +35,26 @@ def override(person="carol", role="coo", reason="trade settlement bug, fix teste
 
 # --- lead time ---------------------------------------------------------------------------------
 def test_plan_on_the_makeup_sunday_is_exactly_in_time():
-    lead = fw.check_lead_time(at("2025-09-28T23:59"), at("2025-10-09T09:00"))
+    lead = check_lead_time(at("2025-09-28T23:59"), at("2025-10-09T09:00"))
     assert lead.ok and lead.deadline == dt.date(2025, 9, 28)
 
 
 def test_plan_one_working_day_late_is_refused_with_the_fix():
-    lead = fw.check_lead_time(at("2025-09-29T08:00"), at("2025-10-09T09:00"))
+    lead = check_lead_time(at("2025-09-29T08:00"), at("2025-10-09T09:00"))
     assert not lead.ok
     assert "needs it by 2025-09-28" in lead.message and "move the installation to 2025-10-10 or later" in lead.message
-    assert fw.check_lead_time(at("2025-09-29T08:00"), at("2025-10-10T00:00")).ok     # the suggested date works
+    assert check_lead_time(at("2025-09-29T08:00"), at("2025-10-10T00:00")).ok     # the suggested date works
 
 
 def test_earliest_date_beyond_the_data_is_reported_not_guessed():
-    lead = fw.check_lead_time(at("2026-12-30T10:00"), at("2026-12-31T09:00"), 3)
+    lead = check_lead_time(at("2026-12-30T10:00"), at("2026-12-31T09:00"), 3)
     assert not lead.ok and lead.earliest_install is None and "calendar has no data for 2027" in lead.message
 
 
 def test_lead_time_counts_in_shanghai_dates_even_from_utc():
     # 2025-09-28 16:30 UTC is already 2025-09-29 00:30 in Shanghai: one day too late.
-    assert not fw.check_lead_time(dt.datetime(2025, 9, 28, 16, 30, tzinfo=UTC), at("2025-10-09T09:00")).ok
-    assert fw.check_lead_time(dt.datetime(2025, 9, 28, 15, 59, tzinfo=UTC), at("2025-10-09T09:00")).ok
+    assert not check_lead_time(dt.datetime(2025, 9, 28, 16, 30, tzinfo=UTC), at("2025-10-09T09:00")).ok
+    assert check_lead_time(dt.datetime(2025, 9, 28, 15, 59, tzinfo=UTC), at("2025-10-09T09:00")).ok
 
 
 @settings(max_examples=200, deadline=None)
@@ -59,50 +62,50 @@ def test_lead_time_counts_in_shanghai_dates_even_from_utc():
 @given(st.dates(dt.date(2024, 2, 1), dt.date(2026, 12, 20)), st.integers(0, 10), st.integers(-5, 25))
 def test_lead_time_property(install, days, offset):
     submitted = install - dt.timedelta(days=offset)
-    lead = fw.check_lead_time(dt.datetime.combine(submitted, dt.time(12), SH), dt.datetime.combine(install, dt.time(9), SH), days)
+    lead = check_lead_time(dt.datetime.combine(submitted, dt.time(12), SH), dt.datetime.combine(install, dt.time(9), SH), days)
     # Independent count: working days strictly after the submission day and before the installation
     # day, plus the submission day itself when it is a working day, must reach ``days``; a plan
     # signed after the installation day never counts.
     count = sum(1 for i in range(0, (install - submitted).days) if CAL.is_working_day(submitted + dt.timedelta(days=i)))
     assert lead.ok == (submitted <= install and count >= days)
     if not lead.ok and lead.earliest_install is not None:
-        assert fw.check_lead_time(dt.datetime.combine(submitted, dt.time(12), SH),
+        assert check_lead_time(dt.datetime.combine(submitted, dt.time(12), SH),
                                   dt.datetime.combine(lead.earliest_install, dt.time(9), SH), days).ok
-        assert not fw.check_lead_time(dt.datetime.combine(submitted, dt.time(12), SH),
+        assert not check_lead_time(dt.datetime.combine(submitted, dt.time(12), SH),
                                       dt.datetime.combine(lead.earliest_install - dt.timedelta(days=1), dt.time(9), SH), days).ok
 
 
 def test_lead_time_from_approvals_uses_the_earliest_plan_and_the_earlier_of_planned_start_and_now():
     approvals = [plan("2025-09-30T10:00"), plan("2025-09-26T10:00", person="hugo2"), override()]
-    lead = fw.lead_time_from_approvals(approvals, at("2025-10-09T10:00"))
+    lead = lead_time_from_approvals(approvals, at("2025-10-09T10:00"))
     assert lead.ok and lead.approval["person"] == "hugo2"
     # Run on 29 Sep, before the planned start: 3 working days before it are 28 (make-up), 26, 25 Sep.
-    early = fw.lead_time_from_approvals([plan("2025-09-26T10:00")], at("2025-09-29T10:00"))
+    early = lead_time_from_approvals([plan("2025-09-26T10:00")], at("2025-09-29T10:00"))
     assert not early.ok and early.install_date == dt.date(2025, 9, 29) and early.deadline == dt.date(2025, 9, 25)
     with pytest.raises(ApprovalError, match="no verified plan_submission approval"):
-        fw.lead_time_from_approvals([plan("2025-09-26T10:00", decision="reject")], at("2025-10-09T10:00"))
+        lead_time_from_approvals([plan("2025-09-26T10:00", decision="reject")], at("2025-10-09T10:00"))
 
 
 # --- emergency override ------------------------------------------------------------------------------
 def test_override_needs_authoriser_reason_and_validity():
     now = at("2025-09-29T10:00")
-    assert fw.check_emergency_override([override()], ["coo", "president_office"], 1, now).ok
-    assert not fw.check_emergency_override([], ["coo"], 1, now).ok
-    no_reason = fw.check_emergency_override([override(reason=" ")], ["coo"], 1, now)
+    assert check_emergency_override([override()], ["coo", "president_office"], 1, now).ok
+    assert not check_emergency_override([], ["coo"], 1, now).ok
+    no_reason = check_emergency_override([override(reason=" ")], ["coo"], 1, now)
     assert not no_reason.ok and "carol (coo) gave no reason" in no_reason.message
-    wrong_role = fw.check_emergency_override([override(role="it_head")], ["coo"], 1, now)
+    wrong_role = check_emergency_override([override(role="it_head")], ["coo"], 1, now)
     assert "may not authorise overrides" in wrong_role.message
-    expired = fw.check_emergency_override([override()], ["coo"], 1, at("2025-09-30T00:00"))
+    expired = check_emergency_override([override()], ["coo"], 1, at("2025-09-30T00:00"))
     assert not expired.ok and "is not valid at" in expired.message
-    assert not fw.check_emergency_override([override()], [], 1, now).ok
+    assert not check_emergency_override([override()], [], 1, now).ok
 
 
 def test_override_threshold_counts_distinct_people():
     now = at("2025-09-29T10:00")
     twice = [override(), override(reason="again")]
-    assert not fw.check_emergency_override(twice, ["coo", "president_office"], 2, now).ok
+    assert not check_emergency_override(twice, ["coo", "president_office"], 2, now).ok
     two = [override(), override(person="pat", role="president_office")]
-    result = fw.check_emergency_override(two, ["coo", "president_office"], 2, now)
+    result = check_emergency_override(two, ["coo", "president_office"], 2, now)
     assert result.ok and [u["person"] for u in result.used] == ["carol", "pat"]
 
 
@@ -111,12 +114,12 @@ RAW = {"freeze_windows": [{"name": "trading-sessions", "kind": "deny", "calendar
 
 
 def test_open_and_lead_time_met():
-    result = fw.evaluate_change(RAW, "p.yml", TARGET, at("2025-10-09T08:00"), [plan("2025-09-28T10:00")], True, EMERGENCY)
+    result = evaluate_change(RAW, "p.yml", TARGET, at("2025-10-09T08:00"), [plan("2025-09-28T10:00")], True, EMERGENCY)
     assert result["allowed"] and not result["override_used"] and result["lead_time"]["ok"]
 
 
 def test_frozen_without_override_is_refused_with_the_window_message():
-    result = fw.evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T10:00"), [], False, EMERGENCY)
+    result = evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T10:00"), [], False, EMERGENCY)
     assert not result["allowed"]
     expected = ("ta-core: frozen by deny window 'trading-sessions' until 2025-09-29 11:30 Asia/Shanghai; "
                 "next open slot 2025-09-29 11:30 Asia/Shanghai; no emergency override")
@@ -124,20 +127,20 @@ def test_frozen_without_override_is_refused_with_the_window_message():
 
 
 def test_frozen_with_override_passes_and_says_so():
-    result = fw.evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T10:00"), [override()], False, EMERGENCY)
+    result = evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T10:00"), [override()], False, EMERGENCY)
     assert result["allowed"] and result["override_used"] and result["frozen"]
     assert "EMERGENCY OVERRIDE" in result["message"] and "carol (coo): trade settlement bug" in result["message"]
 
 
 def test_late_plan_is_waived_only_when_the_policy_waives_plan_submission():
     late = [plan("2025-09-29T08:00", planned="2025-09-30T20:00"), override()]
-    ok = fw.evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T20:00"), late, True, EMERGENCY)
+    ok = evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T20:00"), late, True, EMERGENCY)
     assert ok["allowed"] and ok["override_used"] and not ok["lead_time"]["ok"]
     strict = dict(EMERGENCY, waives=[])
-    refused = fw.evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T20:00"), late, True, strict)
+    refused = evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T20:00"), late, True, strict)
     assert not refused["allowed"] and "does not waive the plan lead time" in refused["message"]
 
 
 def test_lead_time_disabled_by_policy_zero():
     raw = dict(RAW, lead_time_working_days=0)
-    assert fw.evaluate_change(raw, "p.yml", TARGET, at("2025-10-09T08:00"), [], True, EMERGENCY)["allowed"]
+    assert evaluate_change(raw, "p.yml", TARGET, at("2025-10-09T08:00"), [], True, EMERGENCY)["allowed"]

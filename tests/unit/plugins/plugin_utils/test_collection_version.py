@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import prodgate
-from prodgate.collection_version import check_collection_version, find_collection, search_paths, VersionMismatch
+import ansible_collections.prodgate.deploy.plugins.plugin_utils as prodgate
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.collection_version import check_collection_version, find_collection, search_paths, VersionMismatch
 
 REPO = Path(__file__).resolve().parents[4]
 CORE = REPO / "plugins" / "plugin_utils"
@@ -143,3 +143,4 @@ def test_the_command_depends_only_on_what_it_imports():
         used |= dists
     # Every runtime dependency is imported somewhere: none is declared for nothing.
     assert runtime <= used, f"declared but never imported: {sorted(runtime - used)}"
+

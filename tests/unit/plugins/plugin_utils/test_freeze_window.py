@@ -6,12 +6,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from prodgate import freeze_window as fw
-from prodgate.errors import CalendarError, PolicyError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import CalendarError, PolicyError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.freeze import FreezeSchedule
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.settings import parse_calendar_settings
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.windows import Target, parse_windows
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
-TARGET = fw.Target("ta-core", "core_business", "production", "version_update")
+TARGET = Target("ta-core", "core_business", "production", "version_update")
 
 
 def at(text, tz=SH):
@@ -19,7 +21,7 @@ def at(text, tz=SH):
 
 
 def schedule(windows, target=TARGET, calendar=None):
-    return fw.FreezeSchedule(fw.parse_windows(windows, "policy.yml", calendar), target)
+    return FreezeSchedule(parse_windows(windows, "policy.yml", calendar), target)
 
 
 TRADING = {"name": "trading-sessions", "kind": "deny", "calendar": "trading_session"}
@@ -87,7 +89,7 @@ def test_allow_windows_restrict_only_targets_they_apply_to():
     windows = [dict(ALLOW_NIGHTS, systems=["ta-*"])]
     assert not schedule(windows).is_open(at("2025-06-10T12:00"))
     assert schedule(windows).is_open(at("2025-06-10T20:00"))
-    other = fw.Target("oa", "public_services", "production", "routine")
+    other = Target("oa", "public_services", "production", "routine")
     assert schedule(windows, other).is_open(at("2025-06-10T12:00"))
     seg = schedule(windows).status_at(at("2025-06-10T12:00"))
     assert seg.reason() == "allow window 'nights' (outside all of them)"
@@ -117,13 +119,13 @@ def test_no_window_means_open():
 ])
 def test_selectors(selector, target, applies):
     window = dict({"name": "w", "kind": "deny", "cron": "* * * * *", "duration": "1m"}, **selector)
-    assert fw.parse_windows([window], "p.yml")[0].applies_to(target) is applies
+    assert parse_windows([window], "p.yml")[0].applies_to(target) is applies
 
 
 def test_selector_on_an_unknown_attribute_fails_closed():
-    window = fw.parse_windows([{"name": "w", "kind": "deny", "calendar": "non_working_day", "categories": ["core_business"]}], "p.yml")
+    window = parse_windows([{"name": "w", "kind": "deny", "calendar": "non_working_day", "categories": ["core_business"]}], "p.yml")
     with pytest.raises(PolicyError, match="selects by categories but the change's category is unknown"):
-        fw.FreezeSchedule(window, fw.Target("ta-core"))
+        FreezeSchedule(window, Target("ta-core"))
 
 
 # --- time zones ---------------------------------------------------------------------------------
@@ -154,9 +156,9 @@ def test_window_time_zone_is_its_own():
 
 def test_invalid_time_zone_is_an_error_never_utc():
     with pytest.raises(PolicyError, match=r"policy.yml: freeze_windows\[1\].timezone: unknown time zone 'Asia/Shangai'"):
-        fw.parse_windows([TRADING, dict(ALLOW_NIGHTS, timezone="Asia/Shangai")], "policy.yml")
+        parse_windows([TRADING, dict(ALLOW_NIGHTS, timezone="Asia/Shangai")], "policy.yml")
     with pytest.raises(PolicyError, match=r"calendar.timezone: unknown time zone"):
-        fw.parse_windows([], "policy.yml", {"timezone": "Mars/Olympus"})
+        parse_windows([], "policy.yml", {"timezone": "Mars/Olympus"})
 
 
 def test_dst_zone_cron_keeps_local_wall_time():
@@ -193,7 +195,7 @@ def test_cron_day_of_month_or_day_of_week_when_both_are_restricted():
 def test_bad_cron_names_the_path(expr, fragment):
     windows = [TRADING, TRADING | {"name": "b"}, {"name": "c", "kind": "deny", "cron": expr, "duration": "1h"}]
     with pytest.raises(PolicyError, match=r"policy.yml: freeze_windows\[2\].cron: .*" + fragment):
-        fw.parse_windows(windows, "policy.yml")
+        parse_windows(windows, "policy.yml")
 
 
 # --- across the new year -----------------------------------------------------------------------------
@@ -231,7 +233,7 @@ def test_year_end_close_configurable_span_and_the_closing_itself():
     sched = schedule(windows)
     assert not sched.is_open(at("2025-12-31T00:00")) and not sched.is_open(at("2026-01-04T11:59"))
     assert sched.is_open(at("2026-01-04T12:00"))              # make-up Sunday is the first working day
-    closing = fw.Target("ta-core", "core_business", "production", "routine")
+    closing = Target("ta-core", "core_business", "production", "routine")
     assert schedule(windows, closing).is_open(at("2025-12-31T20:00"))   # Art. 28: the closing run itself
 
 
@@ -266,7 +268,7 @@ def test_year_without_data_fails_closed():
 ])
 def test_parse_errors_name_file_path_and_fix(window, path, fragment):
     with pytest.raises(PolicyError) as err:
-        fw.parse_windows([TRADING, window], "/etc/prodgate/policy.yml")
+        parse_windows([TRADING, window], "/etc/prodgate/policy.yml")
     assert str(err.value).startswith("/etc/prodgate/policy.yml: freeze_windows[1]" + ("." if path else ""))
     if path:
         assert f"freeze_windows[1].{path.replace(chr(92), '')}" in str(err.value)
@@ -275,25 +277,25 @@ def test_parse_errors_name_file_path_and_fix(window, path, fragment):
 
 def test_duplicate_names_and_non_list():
     with pytest.raises(PolicyError, match=r"freeze_windows\[1\].name: 'trading-sessions' is also freeze_windows\[0\]"):
-        fw.parse_windows([TRADING, TRADING], "p.yml")
+        parse_windows([TRADING, TRADING], "p.yml")
     with pytest.raises(PolicyError, match="freeze_windows must be a list"):
-        fw.parse_windows({"a": 1}, "p.yml")
-    assert fw.parse_windows(None, "p.yml") == []
+        parse_windows({"a": 1}, "p.yml")
+    assert parse_windows(None, "p.yml") == []
 
 
 def test_absolute_times_with_offsets_and_dates():
-    windows = fw.parse_windows([{"name": "w", "kind": "deny", "start": "2025-06-10T01:00:00+00:00", "end": dt.date(2025, 6, 11)}], "p")
+    windows = parse_windows([{"name": "w", "kind": "deny", "start": "2025-06-10T01:00:00+00:00", "end": dt.date(2025, 6, 11)}], "p")
     assert windows[0].start == at("2025-06-10T09:00").timestamp() and windows[0].end == at("2025-06-11T00:00").timestamp()
 
 
 def test_calendar_settings_validation():
     with pytest.raises(PolicyError, match=r"calendar: unknown key\(s\) \['zone'\]"):
-        fw.parse_calendar_settings({"zone": "UTC"}, "p.yml")
+        parse_calendar_settings({"zone": "UTC"}, "p.yml")
     with pytest.raises(PolicyError, match="lead_time_working_days must be a whole number"):
-        fw.parse_calendar_settings({}, "p.yml", lead_time=-1)
+        parse_calendar_settings({}, "p.yml", lead_time=-1)
     with pytest.raises(PolicyError, match="allow_test_clock: must be true or false"):
-        fw.parse_calendar_settings({"allow_test_clock": "yes"}, "p.yml")
-    assert fw.parse_calendar_settings(None, "p.yml").lead_time == 3
+        parse_calendar_settings({"allow_test_clock": "yes"}, "p.yml")
+    assert parse_calendar_settings(None, "p.yml").lead_time == 3
 
 
 def test_segments_clip_and_merge_across_months():

@@ -5,11 +5,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from prodgate import freeze_window as fw
-from prodgate.errors import PolicyError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.window_gate import evaluate_change
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.freeze import FreezeSchedule
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.settings import parse_calendar_settings
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.windows import Target, parse_windows
 
 SH = ZoneInfo("Asia/Shanghai")
-TARGET = fw.Target("ta-core", "core_business", "production", "version_update")
+TARGET = Target("ta-core", "core_business", "production", "version_update")
 ONE = dt.timedelta(microseconds=1)
 
 
@@ -18,8 +21,8 @@ def at(text, tz=SH):
 
 
 def schedule(windows, calendar_section=None):
-    settings = fw.parse_calendar_settings(calendar_section, "policy.yml")
-    return fw.FreezeSchedule(fw.parse_windows(windows, "policy.yml", settings=settings), TARGET, settings)
+    settings = parse_calendar_settings(calendar_section, "policy.yml")
+    return FreezeSchedule(parse_windows(windows, "policy.yml", settings=settings), TARGET, settings)
 
 
 # --- trading sessions on a weekday the clocks change --------------------------------------------
@@ -53,14 +56,14 @@ def test_non_working_day_spans_local_midnight_to_midnight_on_a_dst_day():
                                   "Right/UTC", "LOCALTIME"])
 def test_zones_that_are_not_places_are_refused(zone):
     with pytest.raises(PolicyError, match=r"freeze_windows\[0\]\.timezone: .* is not a place's time zone .*use an IANA name"):
-        fw.parse_windows([{"name": "w", "kind": "deny", "cron": "0 20 * * *", "duration": "1h", "timezone": zone}], "policy.yml")
+        parse_windows([{"name": "w", "kind": "deny", "cron": "0 20 * * *", "duration": "1h", "timezone": zone}], "policy.yml")
     with pytest.raises(PolicyError, match=r"calendar\.timezone: .* is not a place's time zone"):
-        fw.parse_calendar_settings({"timezone": zone}, "policy.yml")
+        parse_calendar_settings({"timezone": zone}, "policy.yml")
 
 
 def test_real_zones_still_accepted():
     for zone in ("Asia/Shanghai", "UTC", "Etc/GMT-8", "Europe/London"):
-        fw.parse_windows([{"name": "w", "kind": "deny", "cron": "0 20 * * *", "duration": "1h", "timezone": zone}], "policy.yml")
+        parse_windows([{"name": "w", "kind": "deny", "cron": "0 20 * * *", "duration": "1h", "timezone": zone}], "policy.yml")
 
 
 # --- until includes a deny window that takes over -----------------------------------------------
@@ -126,7 +129,7 @@ POLICY = {"freeze_windows": [{"name": "trading", "kind": "deny", "calendar": "tr
 
 
 def test_results_warn_when_the_data_ends_within_60_days():
-    result = fw.evaluate_change(POLICY, "policy.yml", TARGET, at("2026-11-29T20:00"))
+    result = evaluate_change(POLICY, "policy.yml", TARGET, at("2026-11-29T20:00"))
     assert result["allowed"] and result["calendar_data_ends"] == "2026-12-31"
     assert result["warnings"] == [result["window"]["warning"]]
     assert result["warnings"][0].startswith("calendar data ends 2026-12-31 (32 day(s) after 2026-11-29, warning at 60): "
@@ -135,10 +138,10 @@ def test_results_warn_when_the_data_ends_within_60_days():
 
 
 def test_no_warning_far_from_the_end_and_the_period_is_configurable():
-    assert fw.evaluate_change(POLICY, "policy.yml", TARGET, at("2026-06-01T20:00"))["warnings"] == []
+    assert evaluate_change(POLICY, "policy.yml", TARGET, at("2026-06-01T20:00"))["warnings"] == []
     quiet = dict(POLICY, calendar={"data_warning_days": 30})
-    assert fw.evaluate_change(quiet, "policy.yml", TARGET, at("2026-11-29T20:00"))["warnings"] == []
+    assert evaluate_change(quiet, "policy.yml", TARGET, at("2026-11-29T20:00"))["warnings"] == []
     loud = dict(POLICY, calendar={"data_warning_days": 400})
-    assert fw.evaluate_change(loud, "policy.yml", TARGET, at("2026-06-01T20:00"))["warnings"]
+    assert evaluate_change(loud, "policy.yml", TARGET, at("2026-06-01T20:00"))["warnings"]
     with pytest.raises(PolicyError, match="data_warning_days: a whole number of days >= 0"):
-        fw.parse_calendar_settings({"data_warning_days": "soon"}, "policy.yml")
+        parse_calendar_settings({"data_warning_days": "soon"}, "policy.yml")

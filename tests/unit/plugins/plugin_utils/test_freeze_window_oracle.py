@@ -4,8 +4,9 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings, strategies as st
 
-from prodgate import freeze_window as fw
-from prodgate.workcalendar import default_calendar
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.calendar import default_calendar
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.freeze import FreezeSchedule
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.windows import Target, parse_windows
 
 CAL = default_calendar()
 SH = ZoneInfo("Asia/Shanghai")
@@ -19,7 +20,7 @@ POOL = [
     {"name": "utc-sat", "kind": "allow", "cron": "30 1 * * SAT", "duration": "5h", "timezone": "UTC"},
     {"name": "monthly", "kind": "deny", "cron": "0 22 28-31 * *", "duration": "26h"},
 ]
-WINDOWS = {w.name: w for w in fw.parse_windows(POOL, "oracle")}
+WINDOWS = {w.name: w for w in parse_windows(POOL, "oracle")}
 
 
 def _year_end_active(t):
@@ -70,8 +71,8 @@ def oracle_open(names, t):
        st.sampled_from([0, 1, 59]))
 def test_schedule_matches_oracle(names, naive, second):
     t = naive.replace(second=second, microsecond=0, tzinfo=SH)
-    target = fw.Target("ta-core", "core_business", "production", "version_update")
-    schedule = fw.FreezeSchedule([WINDOWS[n] for n in sorted(names)], target)
+    target = Target("ta-core", "core_business", "production", "version_update")
+    schedule = FreezeSchedule([WINDOWS[n] for n in sorted(names)], target)
     assert schedule.is_open(t) == oracle_open(names, t)
 
 
@@ -80,7 +81,7 @@ def test_schedule_matches_oracle(names, naive, second):
        st.datetimes(dt.datetime(2024, 1, 10), dt.datetime(2026, 11, 1)))
 def test_decision_until_and_next_open_are_consistent(names, naive):
     t = naive.replace(second=0, microsecond=0, tzinfo=SH)
-    schedule = fw.FreezeSchedule([WINDOWS[n] for n in sorted(names)], fw.Target("ta-core", "core_business", "production", "version_update"))
+    schedule = FreezeSchedule([WINDOWS[n] for n in sorted(names)], Target("ta-core", "core_business", "production", "version_update"))
     decision = schedule.decide(t)
     if decision.open:
         return

@@ -1,5 +1,5 @@
 """`policy check` and the gate refuse a malformed freeze window with the window validator's message."""
-from prodgate import policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy
 
 
 def _problems(doc):

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate.register_audit import audit, gate_status  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.audit import audit, gate_status  # noqa: E402
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 

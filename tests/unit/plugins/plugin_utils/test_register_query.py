@@ -1,9 +1,9 @@
 """The read side over synthetic entries: outcome-unknown matching, the Art. 27 form, the Art. 22(5) archive."""
 import pytest
 
-from prodgate.errors import RegisterError
-from prodgate.register_query import RegisterView, change_form, filter_changes, form_markdown, list_runs, system_archive
-from prodgate.register_record import build_intent, build_outcome
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import RegisterError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.query import RegisterView, change_form, filter_changes, form_markdown, list_runs, system_archive
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import build_intent, build_outcome
 
 GATE = {"name": "Approval gate", "uuid": "g", "module": "prodgate.deploy.approval_gate", "role": None}
 WINDOW = {"name": "Window", "uuid": "w", "module": "prodgate.deploy.change_window", "role": None}

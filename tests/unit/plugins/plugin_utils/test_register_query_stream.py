@@ -1,10 +1,10 @@
 """Streamed register queries give exactly what the in-memory view gives, holding only what is in flight."""
 import io
 
-from prodgate.register_query import (RegisterView, change_form, change_view, filter_changes, list_runs, select_changes,
-                                     write_csv, to_csv)
-from prodgate.register_record import build_intent, build_outcome, canonical_json
-from prodgate.register_store import open_store
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.query import RegisterView, change_form, change_view, filter_changes, list_runs, select_changes, write_csv, to_csv
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import build_intent, build_outcome
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store
 
 COPY = {"name": "Config", "uuid": "c", "module": "ansible.builtin.copy", "role": "app"}
 SLOW = {"name": "Slow", "uuid": "s", "module": "ansible.builtin.command", "role": None}

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prodgate import release
-from prodgate.cli import main
-from prodgate.errors import ReleaseError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import release
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ReleaseError
 
 SAMPLE = Path(__file__).resolve().parents[3] / "fixtures" / "sampleapp"
 

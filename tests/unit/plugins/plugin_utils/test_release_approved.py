@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from prodgate import release
-from prodgate.errors import ReleaseError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import release
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ReleaseError
 
 
 def make_bundle(root, version="2.0.1"):

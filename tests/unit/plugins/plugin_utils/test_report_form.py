@@ -2,8 +2,8 @@
 temporary paths; the outcome a change is shown with in the calendar; the Art. 20(7) filing status."""
 import datetime as dt
 
-from prodgate.report import form as f
-from prodgate.report.model import mlps_rows
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.report import form as f
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.report.model import mlps_rows
 
 
 def _form(**over):
@@ -99,7 +99,7 @@ def test_mlps_filing_status():
 
 
 def test_a_break_glass_change_waits_for_its_retrospective_until_closed():
-    from prodgate.report.model import _waits_for_retrospective  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.report.model import _waits_for_retrospective  # pylint: disable=import-outside-toplevel
     open_bg = {"outcome": "break_glass", "form": {"gate": {"status": "BREAK-GLASS open"}}}
     closed = {"outcome": "break_glass", "form": {"gate": {"status": "BREAK-GLASS closed"}}}
     ungated = {"outcome": "ungated", "form": {"gate": {"status": "UNGATED"}}}

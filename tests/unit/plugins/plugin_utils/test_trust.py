@@ -11,12 +11,13 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from prodgate import approvals, policy as policy_mod  # noqa: E402
-from prodgate.change import build_change  # noqa: E402
-from prodgate.controller import TrustError, launcher_identity, load_settings, real_user, refuse_run_overrides  # noqa: E402
-from prodgate.errors import ApprovalError, PolicyError  # noqa: E402
-from prodgate.ledger import Ledger  # noqa: E402
-from prodgate.trust import load_trusted_policy, open_trusted, rehearsal  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, policy as policy_mod  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import build_change  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import TrustError  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity, load_settings, real_user, refuse_run_overrides  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError, PolicyError  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import load_trusted_policy, open_trusted, rehearsal  # noqa: E402
 
 
 def env_for(path):

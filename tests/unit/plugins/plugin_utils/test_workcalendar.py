@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from prodgate.errors import CalendarError
-from prodgate.workcalendar import DATA_DIR, WorkCalendar, default_calendar
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import CalendarError
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.calendar import DATA_DIR, WorkCalendar, default_calendar
 
 D = dt.date
 CAL = default_calendar()

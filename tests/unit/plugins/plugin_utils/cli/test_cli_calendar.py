@@ -3,7 +3,7 @@ import json
 
 import yaml
 
-from prodgate.cli import main
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
 
 
 def run(capsys, *argv):

@@ -7,8 +7,8 @@ import sys
 
 import yaml
 
-from prodgate import calendar_pack, dsse
-from prodgate.cli import main
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack, dsse
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import calendar_pack_world as world  # noqa: E402  (beside the unit tests of plugin_utils)

@@ -4,7 +4,7 @@ callback and the CLI build a change through this module and nowhere else (issue 
 """
 from dataclasses import asdict, dataclass, field
 
-from .errors import ApprovalError
+from ..errors import ApprovalError
 
 # field -> run variable it defaults from (a task option of the same name wins)
 RUN_VARIABLES = {

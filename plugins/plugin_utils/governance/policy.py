@@ -14,16 +14,18 @@ kept as strings so that the signed bytes do not depend on the YAML library.
 """
 import copy
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 import yaml
 
-from . import dsse, freeze_window, input_files
-from .errors import ApprovalError, InputError, PolicyError
+from .. import base, input_files
+from ..base import parse_time, utcnow
+from . import dsse
+from ..errors import ApprovalError, PolicyError
+from ..schedule.windows import parse_windows
 
 POLICY_SCHEMA = "prodgate/policy/v1"
 POLICY_PAYLOAD_TYPE = "application/vnd.prodgate.policy+json"
@@ -60,39 +62,10 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-# Times outside these years are refused: arithmetic on them (a validity window, a deadline a day
-# later) would overflow datetime, and no approval or policy is meant for them.
-TIME_YEARS = (1970, 9000)
-
-
-def parse_time(value, where):
-    """ISO-8601 with an offset -> aware datetime, or an InputError (a ProdgateError and a ValueError)
-    naming ``where``: the CLI prints it as its error line, validators catch it as a ValueError."""
-    if not isinstance(value, str):
-        raise InputError(f"{where}: expected an ISO-8601 timestamp string with offset, got {value!r}"[:300])
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{where}: {value[:64]!r} is not an ISO-8601 timestamp (e.g. 2026-03-02T09:00:00+08:00)") from None
-    if parsed.tzinfo is None:
-        raise InputError(f"{where}: {value!r} has no UTC offset; add one, e.g. {value}+08:00")
-    try:
-        year = parsed.astimezone(timezone.utc).year
-    except OverflowError:
-        year = 0
-    if not TIME_YEARS[0] <= year < TIME_YEARS[1]:
-        raise InputError(f"{where}: {value!r} is out of range; give a time between the years {TIME_YEARS[0]} "
-                         f"and {TIME_YEARS[1] - 1}")
-    return parsed
-
-
-def utcnow():
-    return datetime.now(timezone.utc)
-
-
 def canonical_json(data):
+    """The signed bytes of a policy or pack body (base.canonical_json), or a PolicyError naming the bad value."""
     try:
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        return base.canonical_json(data).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise PolicyError(f"policy contains a value that is not plain JSON data ({exc}); use strings, numbers, lists and maps") from None
 
@@ -304,7 +277,7 @@ def _check_foreign(chk, doc):
     calendar_ok = "calendar" not in doc or chk.typed(doc["calendar"], dict, "calendar", "a mapping")
     if windows_ok and calendar_ok and ("freeze_windows" in doc or "calendar" in doc):
         try:
-            freeze_window.parse_windows(doc.get("freeze_windows"), "policy", doc.get("calendar"))
+            parse_windows(doc.get("freeze_windows"), "policy", doc.get("calendar"))
         except PolicyError as exc:
             chk.add("freeze_windows", str(exc).replace("policy: ", "", 1), "fix the window as the message says, then re-sign")
     if "register" in doc:
@@ -675,7 +648,7 @@ def load_policy(path, now=None, root=None):
 
     ``root`` names a pinned governance root file; without one, the governance keys listed in the
     policy itself are used (``pinned`` is then false, which production refuses:
-    :func:`prodgate.trust.load_trusted_policy`). The controller trust settings, never the run or
+    :func:`trust.load_trusted_policy`). The controller trust settings, never the run or
     the environment, choose the root.
     """
     now = now or utcnow()

@@ -22,7 +22,7 @@ import zlib
 
 import yaml
 
-from .errors import ReleaseError
+from ..errors import ReleaseError
 
 MANIFEST = "manifest.yml"
 SOURCE = "release.yml"

@@ -19,10 +19,10 @@ import hashlib
 import json
 import os
 
-from . import dsse
-from .errors import ProdgateError
-from .register_chain import signature_ok
-from .register_merkle import inclusion_proof, leaf_hash, tree_hash, verify_inclusion
+from ..governance import dsse
+from ..errors import ProdgateError
+from .chain import signature_ok
+from .merkle import inclusion_proof, leaf_hash, tree_hash, verify_inclusion
 
 FORMAT = "prodgate-evidence/1"
 
@@ -144,7 +144,7 @@ def verify_bundle(text, trusted_keys, policy_root=None):
 
     Returns a report dict: ``ok``, ``problems`` (each naming its line and part), and what was checked.
     """
-    from .policy import PolicyError, build_policy, load_root, verify_signatures  # pylint: disable=import-outside-toplevel
+    from ..governance.policy import PolicyError, build_policy, load_root, verify_signatures  # pylint: disable=import-outside-toplevel
     parts, problems, lines = _parse_lines(text)
     by_kind = {}
     for n, part in parts:

@@ -12,8 +12,8 @@ import binascii
 import hashlib
 import os
 
-from . import input_files
-from .errors import ApprovalError, ProdgateError
+from .. import input_files
+from ..errors import ApprovalError, ProdgateError
 
 try:
     from cryptography.exceptions import InvalidSignature

@@ -12,13 +12,13 @@ import json
 import os
 import time
 
-from .errors import RegisterError
-from .register_chain import (GENESIS, entry_hash, generate_key, load_key, make_checkpoint, read_anchor,
-                             signature_ok, verify_entries, write_anchor, utc_now)
-from .register_merkle import Frontier, leaf_hash
-from .register_record import canonical_json
-from .register_store import open_store, redact_url, wrap_db_errors
-from .register_witness import default_witness, latest_witnessed, parse_witnesses, read_witness, witness_checkpoint
+from ..errors import RegisterError
+from .chain import GENESIS, entry_hash, generate_key, load_key, make_checkpoint, read_anchor, signature_ok, verify_entries, write_anchor
+from ..base import utc_stamp
+from .merkle import Frontier, leaf_hash
+from ..base import canonical_json
+from .store import open_store, redact_url, wrap_db_errors
+from .witness import default_witness, latest_witnessed, parse_witnesses, read_witness, witness_checkpoint
 
 DEFAULT_KEY = "~/.prodgate/register/signing.key"
 DEFAULT_ANCHOR = "~/.prodgate/register/anchor-{register_id}.json"
@@ -229,7 +229,7 @@ def import_journal(store, path):
         raise RegisterError(f"journal {path} continues from entry hash {first_prev[:12]}..., which is not in register "
                             f"{redact_url(store.url)}: it belongs to another register")
     marker = canonical_json({
-        "kind": "journal_import", "ts": utc_now(), "run": json.loads(entries[0]["body"]).get("run"),
+        "kind": "journal_import", "ts": utc_stamp(), "run": json.loads(entries[0]["body"]).get("run"),
         "journal": os.path.basename(path), "entries": len(entries), "continues_from": first_prev,
         "journal_head": entries[-1]["hash"],
     })

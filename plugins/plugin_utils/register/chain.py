@@ -9,10 +9,10 @@ import base64
 import hashlib
 import json
 import os
-import time
 
-from .errors import RegisterError
-from .register_merkle import Frontier
+from ..base import utc_stamp
+from ..errors import RegisterError
+from .merkle import Frontier
 
 GENESIS = "0" * 64
 CHECKPOINT_ORIGIN = "prodgate.deploy/change_register"
@@ -144,7 +144,7 @@ def make_checkpoint(private_key, register_id, count, head, run_id=None, ts=None,
     cp = {
         "kind": "checkpoint",
         "run": run_id,
-        "ts": ts or utc_now(),
+        "ts": ts or utc_stamp(),
         "register_id": register_id,
         "count": count,
         "head": head,
@@ -171,9 +171,6 @@ def signature_ok(cp):
         return False
 
 
-def utc_now():
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
 
 
 # -- anchors -----------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ import os
 import struct
 import syslog
 
-from .errors import RegisterError
-from .register_record import canonical_json
+from ..errors import RegisterError
+from ..base import canonical_json
 
 _FS_IOC_GETFLAGS = 0x80086601
 _FS_IOC_SETFLAGS = 0x40086602

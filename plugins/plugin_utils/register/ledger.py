@@ -14,10 +14,11 @@ import urllib.parse
 from contextlib import closing
 from datetime import datetime, timezone
 
-from . import input_files
-from .errors import ApprovalError, PolicyError, RegisterError
-from .register_record import canonical_json, plain
-from .register_store import open_store, redact_url, wrap_db_errors
+from .. import input_files
+from ..errors import ApprovalError, PolicyError, RegisterError
+from .record import plain
+from ..base import canonical_json
+from .store import open_store, redact_url, wrap_db_errors
 
 NONCE = "nonce"
 COMPLETED = "completed"

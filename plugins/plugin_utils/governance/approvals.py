@@ -35,9 +35,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from . import dsse, input_files
-from .errors import ApprovalError
-from .policy import ACK_STAGES, EMERGENCY_STAGE, parse_time, utcnow
+from .. import input_files
+from . import dsse
+from ..errors import ApprovalError
+from ..base import parse_time, utcnow
+from .policy import ACK_STAGES, EMERGENCY_STAGE
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://prodgate.invalid/change-approval/v1"
@@ -384,7 +386,7 @@ def verify_evidence(policy, envelopes, binding, now=None, ledger=None, stage=ALL
     ``binding`` keys: change_id, system, environment, change_type, version, artifacts (sha256
     digests or files), targets (host names), and optionally plan_digest, implementers (person
     ids), supervisor (person id), launcher (login or person id), emergency (bool).
-    ``ledger`` (a :class:`prodgate.ledger.Ledger`) adds the replay and completed-change checks.
+    ``ledger`` (a :class:`register.ledger.Ledger`) adds the replay and completed-change checks.
     ``stage`` (one of RUN_STAGES) is how far this run goes: ``all`` the whole change,
     ``trial_run`` up to the trial run, ``auto`` the trial run until its summary is signed.
     Invalid evidence is refused whatever the stage, also in an envelope of a pending stage.

@@ -6,10 +6,10 @@ is in the chain it can never be removed, so the decision is taken here, once, at
 """
 import hashlib
 import math
-import json
 import re
 
-from .change import Change, build_change, problems as change_problems
+from ..base import canonical_json
+from ..governance.change import Change, build_change, problems as change_problems
 
 MASK = "********"
 # Ansible's own marker for a module parameter declared no_log.
@@ -36,9 +36,6 @@ _BEARER_RE = re.compile(r"(?P<pre>\b(bearer|basic)\s+)(?P<val>[A-Za-z0-9._~+/=-]
 MAX_TEXT = 200_000  # characters kept of any one string (Ansible's own diff cap is ~100 KiB)
 
 
-def canonical_json(obj):
-    """The one serialisation that is hashed: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def sha256_hex(text):
@@ -300,5 +297,5 @@ def run_metadata(extra_vars, env):
 
 def validate_change(change, policy=None):
     """Problems with the run's change fields (reported, and refused when the change is required).
-    ``change`` is the register's form of the change (:meth:`prodgate.change.Change.register_fields`)."""
+    ``change`` is the register's form of the change (:meth:`governance.change.Change.register_fields`)."""
     return change_problems(Change(change_id=change.get("id"), change_type=change.get("type")), policy)

@@ -35,8 +35,10 @@ from importlib import metadata
 import yaml
 
 from . import dsse
-from .errors import CalendarError, PolicyError
-from .workcalendar import DATA_DIR, EXCHANGES, WorkCalendar, default_calendar, validate_year
+from ..errors import CalendarError, PolicyError
+from ..schedule.calendar import DATA_DIR, EXCHANGES, WorkCalendar, default_calendar, validate_year
+from ..schedule.settings import pack_references, parse_calendar_settings
+from . import policy as policy_core
 
 PACK_SCHEMA = "prodgate/calendar-pack/v1"
 PACK_PAYLOAD_TYPE = "application/vnd.prodgate.calendar-pack+json"
@@ -48,12 +50,6 @@ _REVIEW_MARK = "REVIEW:"
 _ONE_DAY = _dt.timedelta(days=1)
 
 
-def _policy_helpers():
-    # policy.py imports freeze_window, which reaches this module lazily: import on use.
-    from . import policy  # pylint: disable=import-outside-toplevel
-    return policy
-
-
 # --- reading and checking one pack ----------------------------------------------------------------
 def read_pack(path):
     """(document, sha256 of the file's bytes); dates stay strings, as in the signed bytes."""
@@ -63,7 +59,7 @@ def read_pack(path):
     except OSError as exc:
         raise CalendarError(f"calendar pack {path} cannot be read: {exc.strerror}; put the signed pack beside the policy") from None
     try:
-        doc = yaml.load(data.decode("utf-8"), Loader=_policy_helpers()._Loader)  # nosec B506 - a SafeLoader
+        doc = yaml.load(data.decode("utf-8"), Loader=policy_core._Loader)  # nosec B506 - a SafeLoader
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CalendarError(f"calendar pack {path} is not valid YAML: {exc}") from None
     if not isinstance(doc, dict):
@@ -76,7 +72,7 @@ def pack_body(doc):
 
 
 def _payload(doc):
-    return _policy_helpers().canonical_json(pack_body(doc))
+    return policy_core.canonical_json(pack_body(doc))
 
 
 def check_pack(doc, where):
@@ -129,8 +125,7 @@ def dump_pack(doc):
 
 def verify_pack(doc, governance, where):
     """Key ids of the governance keys whose signature verifies; CalendarError below the threshold."""
-    from .policy import governance_signers  # pylint: disable=import-outside-toplevel  # policy imports freeze_window, which imports us
-    good = governance_signers(doc.get("signatures"), governance, PACK_PAYLOAD_TYPE, _payload(doc), where)
+    good = policy_core.governance_signers(doc.get("signatures"), governance, PACK_PAYLOAD_TYPE, _payload(doc), where)
     if len(good) < governance["threshold"]:
         raise CalendarError(
             f"calendar pack {where}: {len(good)} valid governance signature(s), need {governance['threshold']}: the pack was "
@@ -171,33 +166,6 @@ def load_pack(path, governance, sha256=None, version=None, data_dir=None):
 
 
 # --- the packs a policy names -------------------------------------------------------------------
-def pack_references(calendar_section, source):
-    """Validate ``calendar.packs`` of the policy in ``source`` -> [(file, sha256, version)]."""
-    where = f"{source}: calendar.packs"
-    raw = (calendar_section or {}).get("packs") if isinstance(calendar_section, dict) else None
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise PolicyError(f"{where}: must be a list of {{file: calendar-2027.yml, sha256: <hex>}}")
-    out, seen = [], set()
-    for i, ref in enumerate(raw):
-        path = f"{where}[{i}]"
-        if not isinstance(ref, dict) or set(ref) - {"file", "sha256", "version"} or not ref.get("file") or not ref.get("sha256"):
-            raise PolicyError(f"{path}: write {{file: calendar-2027.yml, sha256: <64 hex>, version: 1}} (version optional)")
-        name = str(ref["file"])
-        if os.path.basename(name) != name or name in (".", "..") or "://" in name:
-            raise PolicyError(f"{path}.file: {name!r} must be a file name beside the policy (no directory, no URL)")
-        digest = str(ref["sha256"]).lower()
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise PolicyError(f"{path}.sha256: must be the pack file's sha256 in 64 hex digits (`prodgate calendar sign` prints it)")
-        version = ref.get("version")
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-            raise PolicyError(f"{path}.version: must be a whole number >= 1")
-        if name in seen:
-            raise PolicyError(f"{path}.file: {name!r} is named twice")
-        seen.add(name)
-        out.append((name, digest, version))
-    return out
 
 
 _CACHE = {}
@@ -214,7 +182,7 @@ def calendar_for_policy(raw, source, governance=None, data_dir=None):
     if not refs:
         return default_calendar() if data_dir is None else WorkCalendar(data_dir)
     if isinstance(governance, (str, os.PathLike)):
-        governance = _policy_helpers().load_root(os.fspath(governance))
+        governance = policy_core.load_root(os.fspath(governance))
     governance = governance or raw.get("governance")
     if not isinstance(governance, dict) or not governance.get("keys"):
         raise CalendarError(f"{source}: calendar.packs needs the governance keys to verify the packs (governance section or pinned root)")
@@ -291,9 +259,8 @@ def policy_warning(raw, source, when, governance=None):
     """The calendar warning for a change at ``when`` (aware) under a verified policy, for results
     that do not otherwise read the calendar (the approval gate): None, the data-end warning, or
     why the policy's calendar packs cannot be used (the change window then refuses)."""
-    from . import freeze_window  # pylint: disable=import-outside-toplevel  # it imports this module lazily
     try:
-        settings = freeze_window.settings_from_policy(raw, source)
+        settings = parse_calendar_settings(raw.get("calendar"), source, raw.get("lead_time_working_days"))
         cal = calendar_for_policy(raw, source, governance)
     except (CalendarError, PolicyError) as exc:
         return f"the calendar packs of the policy cannot be used, so change_window will refuse: {exc}"

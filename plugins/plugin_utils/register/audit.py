@@ -14,7 +14,7 @@ Computed in one streamed pass over the entries' hashed bodies (what ``verify`` v
 import json
 from datetime import datetime, timezone
 
-from .policy import parse_time
+from ..base import parse_time
 
 UNGATED = "UNGATED"
 RETROSPECTIVE_KIND = "retrospective_approval"
@@ -75,8 +75,8 @@ def audit(entries, policy=None, now=None):
 def _verified_retrospective(decision, entries, policy):
     """The retrospective approvals of ``entries`` whose signed envelopes verify against ``policy`` (an
     entry's own list of approvals is not evidence: anyone who can write to the register could add one)."""
-    from . import break_glass  # pylint: disable=import-outside-toplevel  # break_glass imports approvals
-    from .errors import ProdgateError  # pylint: disable=import-outside-toplevel
+    from ..governance import break_glass  # pylint: disable=import-outside-toplevel  # break_glass imports approvals
+    from ..errors import ProdgateError  # pylint: disable=import-outside-toplevel
     fields = ("change_id", "system", "environment", "change_type", "version", "targets", "implementers", "supervisor")
     change = dict({k: decision.get(k) for k in fields}, artifacts=[], started_at=decision["ts"])
     verified = []

@@ -27,8 +27,9 @@ from datetime import datetime, time as dtime, timedelta
 from zoneinfo import ZoneInfo
 
 from . import approvals as approvals_core
-from .errors import ApprovalError, PolicyError
-from .policy import RETROSPECTIVE_STAGE, parse_time, utcnow
+from ..errors import ApprovalError, PolicyError
+from ..base import parse_time, utcnow
+from .policy import RETROSPECTIVE_STAGE
 
 SECTION = "break_glass"
 IMPLEMENTER_ACK, SUPERVISOR_ACK = "implementer_ack", "supervisor_ack"
@@ -185,7 +186,7 @@ def retrospective_deadline(started_at, rule, calendar=None, timezone=DEFAULT_TIM
     """The end of the ``deadline_working_days``-th working day after the day the change started
     (in the policy's time zone): the retrospective approval is due before that instant."""
     if calendar is None:
-        from .workcalendar import default_calendar  # pylint: disable=import-outside-toplevel
+        from ..schedule.calendar import default_calendar  # pylint: disable=import-outside-toplevel
         calendar = default_calendar()
     tz = ZoneInfo(timezone)
     start = started_at if isinstance(started_at, datetime) else parse_time(started_at, "started_at")

@@ -18,7 +18,7 @@ import threading
 
 import yaml
 
-from .errors import CalendarError
+from ..errors import CalendarError
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calendar_data")
 EXCHANGES = ("XSHG", "XSHE")

@@ -28,8 +28,9 @@ import re
 import sqlite3
 import uuid
 
-from .errors import RegisterError
-from .register_chain import GENESIS, chain, utc_now
+from ..errors import RegisterError
+from .chain import GENESIS, chain
+from ..base import utc_stamp
 
 DEFAULT_SQLITE_PATH = "~/.prodgate/register/register.db"
 _LOCK_KEY = 0x70726F64  # "prod": the advisory lock id of the register's writer lock
@@ -133,7 +134,7 @@ class RegisterStore:
                 for stmt in (sqlite_sql if self.backend == "sqlite" else pg_sql):
                     self._execute(stmt)
                 self._execute("INSERT INTO register_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-                              (version, description, utc_now()))
+                              (version, description, utc_stamp()))
                 if version == 1:
                     self._execute("INSERT INTO register_meta (key, value) VALUES ('register_id', ?)", (str(uuid.uuid4()),))
                 applied.append(version)

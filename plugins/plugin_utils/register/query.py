@@ -8,8 +8,8 @@ import csv
 import io
 import json
 
-from .errors import RegisterError
-from .register_record import ROLLBACK_TAG
+from ..errors import RegisterError
+from .record import ROLLBACK_TAG
 
 UNKNOWN = "outcome unknown"
 
