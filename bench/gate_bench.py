@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from approval_world import ARTIFACT, World  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import load_evidence, run_gate  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import load_evidence  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.gate import run_gate  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import open_trusted  # noqa: E402
 
 TARGET_MS = 100.0

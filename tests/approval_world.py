@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import yaml
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse, policy as policy_mod
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy_schema
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import real_user
 
 CST = timezone(timedelta(hours=8))
@@ -108,7 +109,7 @@ class World:
                 entry["logins"] = logins
             people.append(entry)
         return {
-            "schema": policy_mod.POLICY_SCHEMA,
+            "schema": policy_schema.POLICY_SCHEMA,
             "version": 1,
             "expires": (self.now + timedelta(days=90)).isoformat(),
             "governance": {"threshold": threshold, "keys": [

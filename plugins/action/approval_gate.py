@@ -18,12 +18,13 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import break_glass as bg
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import ALL_STAGES, RUN_STAGES, GateRefused, load_evidence, run_gate
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import TARGETS_VARIABLE, build_change, require
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity, refuse_run_overrides
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import load_evidence
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.gate import ALL_STAGES, RUN_STAGES, GateRefused, run_gate
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import TARGETS_VARIABLE, require
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import utcnow
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted, rehearsal
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import open_trusted, pop_refused, rehearsal, task_change
 
 ARGUMENT_SPEC = {
     "evidence": {"type": "path"},
@@ -56,10 +57,7 @@ class ActionModule(ActionBase):
         self._supports_check_mode = True
         result = super().run(tmp, task_vars)
         del tmp
-        task_vars = task_vars or {}
-        refused = [o for o in REFUSED_OPTIONS if o in self._task.args]
-        for option in refused:
-            self._task.args.pop(option)
+        refused = pop_refused(self._task.args, REFUSED_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         if not self._task.run_once:
             raise AnsibleActionFail("approval_gate must run with `run_once: true`: the decision covers every host of the play, "
@@ -68,10 +66,7 @@ class ActionModule(ActionBase):
         trusted = None
         change_id = None
         try:
-            run_vars = collect_run_vars(task_vars, self._templar.template)
-            refuse_run_overrides(run_vars, refused)
-            options = dict(args, plan_digest=args.get("plan"))
-            change = build_change(options, run_vars)
+            change, run_vars = task_change(dict(args, plan_digest=args.get("plan")), task_vars, self._templar.template, refused)
             change_id = change.change_id
             require(change, "approval_gate", ("evidence", "change_id", "change_type", "system", "environment"))
             check = rehearsal(self._task.check_mode, context.CLIARGS.get("check", False))

@@ -10,11 +10,11 @@ from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import build_change, require
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import load_settings, refuse_run_overrides
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import require
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import load_settings
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, rehearsal
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import pop_refused, rehearsal, task_change
 
 ARGUMENT_SPEC = {
     "change_id": {"type": "str"},
@@ -31,16 +31,11 @@ class ActionModule(ActionBase):
         self._supports_check_mode = True
         result = super().run(tmp, task_vars)
         del tmp
-        task_vars = task_vars or {}
-        refused = [o for o in REFUSED_OPTIONS if o in self._task.args]
-        for option in refused:
-            self._task.args.pop(option)
+        refused = pop_refused(self._task.args, REFUSED_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
-            run_vars = collect_run_vars(task_vars, self._templar.template)
-            refuse_run_overrides(run_vars, refused)
+            change, run_vars = task_change(args, task_vars, self._templar.template, refused)
             check = rehearsal(self._task.check_mode, context.CLIARGS.get("check", False))
-            change = build_change(args, run_vars)
             require(change, "change_complete", ("change_id",))
             change_id = change.change_id
             settings = load_settings()

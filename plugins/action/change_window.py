@@ -5,7 +5,7 @@
 
 A thin adapter: it opens the controller's trusted settings and policy (``trust.open_trusted``) and
 leaves the decision to ``plugin_utils.governance.window_gate.decide``, as approval_gate does with
-``approvals.run_gate``. Documentation is in
+``gate.run_gate``. Documentation is in
 plugins/modules/change_window.py.
 """
 from __future__ import annotations
@@ -13,13 +13,12 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import refuse_run_overrides
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import build_change, require
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import require
 
 try:  # signatures need `cryptography` on the controller (a dependency of ansible-core's usual installs)
     from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import window_gate
-    from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import collect_run_vars, open_trusted
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import open_trusted, pop_refused, task_change
     IMPORT_ERROR = None
 except ImportError as import_exc:
     window_gate = None
@@ -49,18 +48,13 @@ class ActionModule(ActionBase):
         self._supports_check_mode = True
         result = super().run(tmp, task_vars)
         del tmp
-        task_vars = task_vars or {}
         if IMPORT_ERROR is not None:
             raise AnsibleActionFail(f"change_window cannot verify the signed policy: {IMPORT_ERROR}; "
                                     "install the Python package cryptography on the controller")
-        refused = [o for o in REFUSED_OPTIONS if o in self._task.args]
-        for option in refused:
-            self._task.args.pop(option)
+        refused = pop_refused(self._task.args, REFUSED_OPTIONS)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         try:
-            run_vars = collect_run_vars(task_vars, self._templar.template)
-            refuse_run_overrides(run_vars, refused)
-            change = build_change(args, run_vars)
+            change = task_change(args, task_vars, self._templar.template, refused)[0]
             require(change, "change_window", ("system", "environment", "change_type"))
             with open_trusted(options=(), environment=change.environment) as trusted:
                 result.update(window_gate.decide(trusted, change, test_now=args.get("now"), break_glass_mode=args["break_glass"]))

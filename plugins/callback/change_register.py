@@ -100,7 +100,6 @@ options:
         key: require_change
 """
 
-import hashlib
 import os
 import socket
 import subprocess
@@ -123,6 +122,7 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import load_settings, real_user
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError, RegisterError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import utc_stamp
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.release import sha256_file
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import build_intent, build_outcome, plain, run_metadata, validate_change
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import load_trusted_policy, skipping_options
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter
@@ -162,8 +162,7 @@ def _git_revision(directory):
 
 def _sha256_file(path):
     try:
-        with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 

@@ -8,7 +8,7 @@ anti-rollback check against the highest version this register has accepted under
 import os
 from dataclasses import dataclass, field
 
-from .governance.change import RUN_VARIABLES, TARGETS_VARIABLE
+from .governance.change import RUN_VARIABLES, TARGETS_VARIABLE, build_change
 from .controller import RUN_OVERRIDES, load_settings, refuse_run_overrides
 from .errors import TrustError
 from .errors import PolicyError
@@ -83,6 +83,24 @@ def collect_run_vars(task_vars, template):
     # be rendered one by one, bench/gate_bench.py).
     out[TARGETS_VARIABLE] = list(task_vars.get(TARGETS_VARIABLE) or [])
     return out
+
+
+def pop_refused(task_args, refused_options):
+    """Remove from a task's options the former ones that chose trust settings (the argument spec would
+    reject them without saying where the setting belongs) and return them, for :func:`task_change`."""
+    refused = [o for o in refused_options if o in task_args]
+    for option in refused:
+        task_args.pop(option)
+    return refused
+
+
+def task_change(options, task_vars, template, refused=()):
+    """(change, run_vars) of an adapter's task: the run variables it reads (:func:`collect_run_vars`),
+    run overrides and the ``refused`` options refused, and the change built from the task's validated
+    ``options`` first and the run variables then. The adapter requires the fields it needs."""
+    run_vars = collect_run_vars(task_vars or {}, template)
+    refuse_run_overrides(run_vars, refused)
+    return build_change(options, run_vars), run_vars
 
 
 def rehearsal(task_check_mode, run_check_mode):

@@ -40,6 +40,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse, policy as policy_mod  # noqa: E402  (the .venv's python)
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy_schema  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import generate_key as generate_register_key  # noqa: E402
 
 CST = timezone(timedelta(hours=8))
@@ -153,7 +154,7 @@ class LabWorld:
 
     def policy_document(self, break_glass=False):
         doc = {
-            "schema": policy_mod.POLICY_SCHEMA,
+            "schema": policy_schema.POLICY_SCHEMA,
             "version": 1,
             "expires": (_now() + timedelta(days=30)).isoformat(),
             "governance": {"threshold": 2, "keys": [{"holder": g, "public_key": self.public(g)} for g in GOVERNANCE]},

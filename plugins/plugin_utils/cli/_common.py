@@ -18,8 +18,16 @@ import json
 
 from ._output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_list_flags, choice_list, instant_value, limit_value, output_rows, progress, table_text, time_value, track, wants_json
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_json_flag", "add_list_flags", "choice_list", "emit",
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_group", "add_json_flag", "add_list_flags", "choice_list", "emit",
            "instant_value", "limit_value", "output_rows", "progress", "table_text", "time_value", "track", "wants_json"]
+
+
+def add_group(subparsers, name, dest, **kwargs):
+    """The sub-command parsers of a new command group ``name``: named without a sub-command, the group
+    prints its own help and exits 2 (usage)."""
+    group = subparsers.add_parser(name, **kwargs)
+    group.set_defaults(handler=lambda _args: group.print_help() or EXIT_USAGE)
+    return group.add_subparsers(dest=dest, metavar="SUBCOMMAND")
 
 
 def add_json_flag(parser):

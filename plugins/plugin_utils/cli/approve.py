@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from ..governance import approvals, dsse
 from ..errors import ProdgateError
-from ..governance.policy import RETROSPECTIVE_STAGE, load_policy
+from ..governance.policy import load_policy
+from ..governance.policy_schema import RETROSPECTIVE_STAGE
 from ._approval_args import add_change_flags, add_passphrase_flags, change_from_args, read_passphrase
 from ._common import add_json_flag, emit, instant_value
 

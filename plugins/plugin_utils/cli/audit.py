@@ -2,13 +2,12 @@
 from ..errors import ProdgateError
 from ..register.evidence import verify_bundle
 from ..register.chain import load_public_keys
-from ._common import add_json_flag, emit
+from ._common import add_group, add_json_flag, emit
 
 
 def register(subparsers):
-    grp = subparsers.add_parser("audit", help="check exported evidence offline, without the register",
-                                description="For an auditor: everything is checked from the file and the public key.")
-    sub = grp.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
+    sub = add_group(subparsers, "audit", "audit_command", help="check exported evidence offline, without the register",
+                    description="For an auditor: everything is checked from the file and the public key.")
     p = sub.add_parser("verify", help="verify a bundle written by `prodgate evidence export` (exit 0 verified, 1 not)")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--trusted-key", action="append", required=True,
@@ -17,11 +16,6 @@ def register(subparsers):
                                          "governance keys listed in the policy itself)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_verify)
-
-    def _help(_args):
-        grp.print_help()
-        return 2
-    grp.set_defaults(handler=_help)
 
 
 def cmd_verify(args):

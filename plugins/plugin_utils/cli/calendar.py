@@ -22,7 +22,7 @@ import tempfile
 
 import yaml
 
-from ._common import add_json_flag, emit
+from ._common import add_group, add_json_flag, emit
 from ._output import EXIT_FAILED, add_list_flags, output_rows
 from .. import input_files
 from ..governance import calendar_pack, dsse
@@ -36,8 +36,7 @@ from ..schedule.windows import CHANGE_TYPES, Target
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("calendar", help="working days, trading days and freeze windows")
-    sub = parser.add_subparsers(dest="calendar_command", metavar="SUBCOMMAND")
+    sub = add_group(subparsers, "calendar", "calendar_command", help="working days, trading days and freeze windows")
 
     days = sub.add_parser("days", help="one row per day: working day, trading day, holiday, make-up day")
     days.add_argument("--from", dest="start", required=True, type=_date, help="first date (YYYY-MM-DD)")
@@ -108,7 +107,6 @@ def register(subparsers):
     add_passphrase_flags(sign)
     add_json_flag(sign)
     sign.set_defaults(handler=cmd_sign)
-    parser.set_defaults(handler=lambda args: parser.print_help() or 2)
 
 
 def _date(text):

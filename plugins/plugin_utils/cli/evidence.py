@@ -3,7 +3,8 @@ import getpass
 import json
 
 from .. import input_files
-from ..governance.approvals import ALL_STAGES, RUN_STAGES, load_evidence, verify_evidence
+from ..governance.approvals import load_evidence
+from ..governance.gate import ALL_STAGES, RUN_STAGES, verify_evidence
 from ..register.ledger import Ledger
 from ..governance.policy import load_policy
 from ._approval_args import add_change_flags, change_from_args

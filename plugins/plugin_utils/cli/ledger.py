@@ -10,23 +10,18 @@ import os
 
 from ..controller import load_settings
 from ..register.ledger import Ledger, import_legacy_ledger
-from ._common import add_json_flag, emit
+from ._common import add_group, add_json_flag, emit
 
 
 def register(subparsers):
-    grp = subparsers.add_parser("ledger", help="the single-use ledger of consumed approvals (kept in the change register)")
-    sub = grp.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND")
+    sub = add_group(subparsers, "ledger", "ledger_command",
+                    help="the single-use ledger of consumed approvals (kept in the change register)")
     imp = sub.add_parser("import", help="copy a ledger file of the old schema into the change register")
     imp.add_argument("old", metavar="OLD_LEDGER", help="the old ledger file (e.g. ~/.local/state/prodgate/ledger.sqlite)")
     imp.add_argument("--db", help="the change register: a SQLite path or a postgresql:// URL (default "
                                   "$PRODGATE_REGISTER_DB, else register.db of the controller trust settings)")
     add_json_flag(imp)
     imp.set_defaults(handler=import_cmd)
-
-    def _help(args):  # pylint: disable=unused-argument
-        grp.print_help()
-        return 2
-    grp.set_defaults(handler=_help)
 
 
 def import_cmd(args):

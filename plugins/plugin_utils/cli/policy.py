@@ -6,7 +6,8 @@ from .. import input_files
 from ..governance import dsse
 from ..errors import PolicyError
 from ..base import parse_time, utcnow
-from ..governance.policy import build_policy, dump_document, effective_rules, load_root, read_policy_document, sign_document, validate_document, verify_signatures
+from ..governance.policy import build_policy, dump_document, load_root, read_policy_document, sign_document, verify_signatures
+from ..governance.policy_schema import effective_rules, validate_document
 from ._approval_args import add_passphrase_flags, read_passphrase
 from ._common import EXIT_FAILED, EXIT_OK, add_json_flag, emit, instant_value
 

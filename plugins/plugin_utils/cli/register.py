@@ -6,7 +6,7 @@ import sys
 import time
 
 from . import _register_audit
-from ._common import add_json_flag, add_list_flags, choice_list, emit, output_rows, progress, table_text, time_value, track
+from ._common import add_group, add_json_flag, add_list_flags, choice_list, emit, output_rows, progress, table_text, time_value, track
 from ..errors import RegisterError
 from ..register.audit import gate_status
 from ..register.chain import generate_key, key_id, load_public_keys, public_key_b64, load_key
@@ -363,10 +363,10 @@ def cmd_import_journal(args):
 
 
 def register(subparsers):
-    grp = subparsers.add_parser("register", help="the production change register: runs, changes, verify, export, form",
-                                description="Query, verify and export the tamper-evident change register written by "
-                                            "the prodgate.deploy.change_register callback.")
-    sub = grp.add_subparsers(dest="register_cmd", metavar="SUBCOMMAND")
+    sub = add_group(subparsers, "register", "register_cmd",
+                    help="the production change register: runs, changes, verify, export, form",
+                    description="Query, verify and export the tamper-evident change register written by the "
+                                "prodgate.deploy.change_register callback.")
 
     p = sub.add_parser("init", help="create or migrate the register and the signing key")
     _add_common(p)
@@ -433,8 +433,3 @@ def register(subparsers):
     p.add_argument("files", nargs="*", help="journal files (default: all waiting for this register)")
     p.set_defaults(handler=cmd_import_journal)
     _register_audit.add(sub, _add_common)
-
-    def _help(args):
-        grp.print_help()
-        return 2
-    grp.set_defaults(handler=_help)

@@ -17,7 +17,7 @@ from ..register.writer import DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, 
 from ..report import model
 from ..report.records import KINDS, load_records, make_record, sign_record, verify_records
 from ..report.site import build_site
-from ._common import add_json_flag, emit
+from ._common import add_group, add_json_flag, emit
 
 
 def _settings():
@@ -46,10 +46,10 @@ def _month(text, where):
 
 
 def register(subparsers):
-    grp = subparsers.add_parser("report", help="the change calendar and register report as static HTML; signed records",
-                                description="Build the operations picture: a folder of HTML pages that open from the "
-                                            "file system (no server, no network).")
-    sub = grp.add_subparsers(dest="report_command", metavar="SUBCOMMAND")
+    sub = add_group(subparsers, "report", "report_command",
+                    help="the change calendar and register report as static HTML; signed records",
+                    description="Build the operations picture: a folder of HTML pages that open from the file system "
+                                "(no server, no network).")
     p = sub.add_parser("build", help="write the HTML report into a folder")
     p.add_argument("--out", required=True, help="folder to write (created; pages inside are replaced)")
     p.add_argument("--policy", help="the signed policy (default: the controller trust settings' policy)")
@@ -83,11 +83,6 @@ def register(subparsers):
     s.add_argument("--evidence", help="evidence: what the evidence is and where it is kept")
     add_json_flag(s)
     s.set_defaults(handler=cmd_sign)
-
-    def _help(_args):
-        grp.print_help()
-        return 2
-    grp.set_defaults(handler=_help)
 
 
 def _health(store, settings, trusted_paths):

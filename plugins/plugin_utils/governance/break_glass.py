@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, time as dtime, timedelta
 from zoneinfo import ZoneInfo
 
-from . import approvals as approvals_core
+from . import approvals as approvals_core, gate
 from ..errors import ApprovalError, PolicyError
 from ..base import parse_time, utcnow
-from .policy import RETROSPECTIVE_STAGE
+from ..schedule.calendar import default_calendar
+from .policy_schema import RETROSPECTIVE_STAGE
 
 SECTION = "break_glass"
 IMPLEMENTER_ACK, SUPERVISOR_ACK = "implementer_ack", "supervisor_ack"
@@ -107,7 +108,7 @@ class BreakGlassReport:
 def _verified(policy, envelopes, binding, now, ledger=None):
     """(valid approvals, problems) of ``envelopes`` for ``binding``, through the gate's own checks."""
     report = approvals_core.EvidenceReport()
-    binding = approvals_core._normalise_binding(binding)  # pylint: disable=protected-access
+    binding = approvals_core.normalise_binding(binding)
     binding["_target_set"] = set(binding["targets"])
     if not binding["targets"]:
         report.envelope_problems.append("the run has no target hosts to bind the approvals to; run the gate in a play on "
@@ -124,13 +125,13 @@ def _verified(policy, envelopes, binding, now, ledger=None):
             seen[approval.nonce] = approval.source
             report.valid.append(approval)
     if ledger is not None:
-        approvals_core._check_ledger(report, ledger, binding["change_id"])  # pylint: disable=protected-access
+        gate.check_ledger(report, ledger, binding["change_id"])
     return report.valid, report.envelope_problems
 
 
 def verify_break_glass(policy, envelopes, binding, now=None, ledger=None):
     """The gate's check in break-glass mode: the on-site supervisor's and one implementer's signed
-    acknowledgements, and nothing else counts. ``binding`` as for approvals.verify_evidence (its
+    acknowledgements, and nothing else counts. ``binding`` as for gate.verify_evidence (its
     ``implementers``, ``supervisor`` and ``launcher`` are checked when given). Every problem is
     listed; the policy must have a ``break_glass`` section."""
     now = now or utcnow()
@@ -169,7 +170,7 @@ def verify_break_glass(policy, envelopes, binding, now=None, ledger=None):
                                "two different people on site (Art. 27)")
     launcher = binding.get("launcher")
     if launcher is not None:
-        person = approvals_core._resolve_person(policy, launcher)  # pylint: disable=protected-access
+        person = gate.resolve_person(policy, launcher)
         report.launcher = person or launcher
         if person not in implementers:
             report.problems.append(f"launcher {launcher} is not the implementer who acknowledged the break-glass change "
@@ -186,7 +187,6 @@ def retrospective_deadline(started_at, rule, calendar=None, timezone=DEFAULT_TIM
     """The end of the ``deadline_working_days``-th working day after the day the change started
     (in the policy's time zone): the retrospective approval is due before that instant."""
     if calendar is None:
-        from ..schedule.calendar import default_calendar  # pylint: disable=import-outside-toplevel
         calendar = default_calendar()
     tz = ZoneInfo(timezone)
     start = started_at if isinstance(started_at, datetime) else parse_time(started_at, "started_at")
@@ -195,7 +195,7 @@ def retrospective_deadline(started_at, rule, calendar=None, timezone=DEFAULT_TIM
 
 
 def decision(policy, report, binding, rule, started_at, consume=True, calendar=None):
-    """The gate's result for a passed break-glass check (the fields of approvals.run_gate's
+    """The gate's result for a passed break-glass check (the fields of gate.run_gate's
     decision, plus ``break_glass``, ``retrospective_roles`` and ``retrospective_due``)."""
     due = retrospective_deadline(started_at, rule, calendar, policy.calendar.get("timezone", DEFAULT_TIMEZONE))
     return {

@@ -38,7 +38,7 @@ from . import dsse
 from ..errors import CalendarError, PolicyError
 from ..schedule.calendar import DATA_DIR, EXCHANGES, WorkCalendar, default_calendar, validate_year
 from ..schedule.settings import pack_references, parse_calendar_settings
-from . import policy as policy_core
+from . import policy as policy_core, policy_schema
 
 PACK_SCHEMA = "prodgate/calendar-pack/v1"
 PACK_PAYLOAD_TYPE = "application/vnd.prodgate.calendar-pack+json"
@@ -59,7 +59,7 @@ def read_pack(path):
     except OSError as exc:
         raise CalendarError(f"calendar pack {path} cannot be read: {exc.strerror}; put the signed pack beside the policy") from None
     try:
-        doc = yaml.load(data.decode("utf-8"), Loader=policy_core._Loader)  # nosec B506 - a SafeLoader
+        doc = yaml.load(data.decode("utf-8"), Loader=policy_schema.Loader)  # nosec B506 - a SafeLoader
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CalendarError(f"calendar pack {path} is not valid YAML: {exc}") from None
     if not isinstance(doc, dict):

@@ -65,7 +65,7 @@ class Change:  # pylint: disable=too-many-instance-attributes
         return asdict(self)
 
     def binding(self, launcher=None):
-        """What the approvals must be bound to (approvals.verify_evidence)."""
+        """What the approvals must be bound to (gate.verify_evidence)."""
         return {"change_id": self.change_id, "system": self.system, "environment": self.environment,
                 "change_type": self.change_type, "version": self.version, "artifacts": list(self.artifacts),
                 "targets": list(self.targets), "plan_digest": self.plan_digest, "implementers": list(self.implementers),
@@ -103,7 +103,7 @@ def change_types(policy=None):
     """The change types the signed policy defines (Art. 25 plus the first go-live)."""
     if policy is not None:
         return list(policy.rules["change_types"])
-    from .policy import defaults  # pylint: disable=import-outside-toplevel
+    from .policy_schema import defaults  # pylint: disable=import-outside-toplevel  # policy_schema imports schedule, which the change model need not load
     return list(defaults()["change_types"])
 
 

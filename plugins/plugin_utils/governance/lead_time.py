@@ -61,7 +61,7 @@ def _field(item, name, default=None):
 def lead_time_from_approvals(approvals, at=None, working_days=DEFAULT_LEAD_TIME, calendar=None, tz=DEFAULT_TIMEZONE):
     """Apply :func:`check_lead_time` to the earliest verified ``plan_submission`` approval.
 
-    ``approvals`` are already verified (``approvals.verify_evidence(...).valid``): objects or
+    ``approvals`` are already verified (``gate.verify_evidence(...).valid``): objects or
     dicts with stage, role, person, issued_at, decision and the ``planned_start`` the plan binds.
     The installation date is the earlier of that planned start and ``at`` (the run's clock): a
     change run before its planned start had only the lead time it really had."""

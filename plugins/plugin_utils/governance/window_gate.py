@@ -4,7 +4,7 @@
 """The change window's decision: freeze schedule, lead time and emergency override for one change.
 
 :func:`decide` is what the ``change_window`` action plugin calls, the way ``approval_gate`` calls
-``approvals.run_gate``: it takes the trusted settings and policy the adapter opened, the change,
+``gate.run_gate``: it takes the trusted settings and policy the adapter opened, the change,
 and the clock, and returns the decision. :func:`evaluate_change` is its pure part over plain data.
 """
 from ..base import UTC, aware, parse_instant, utcnow
@@ -12,7 +12,7 @@ from ..errors import ApprovalError, TrustError
 from ..schedule.freeze import FreezeSchedule
 from ..schedule.settings import parse_calendar_settings
 from ..schedule.windows import Target, parse_windows
-from . import approvals, break_glass, calendar_pack
+from . import approvals, break_glass, calendar_pack, gate
 from .lead_time import lead_time_from_approvals
 from .override import check_emergency_override
 
@@ -129,7 +129,7 @@ def decide(trusted, change, test_now=None, break_glass_mode=False, now=None):
     required = policy.required_stages(change.system, change.change_type, change.environment)
     verified, problems = [], []
     if change.evidence:
-        report = approvals.verify_evidence(policy, approvals.load_evidence(change.evidence), change.binding(), now=at)
+        report = gate.verify_evidence(policy, approvals.load_evidence(change.evidence), change.binding(), now=at)
         verified, problems = report.valid, report.envelope_problems
     decision = evaluate_change(policy.raw, policy.path, target, at, verified,
                                lead_time_required="plan_submission" in required, emergency=policy.emergency,

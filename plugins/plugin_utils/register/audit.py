@@ -15,6 +15,8 @@ import json
 from datetime import datetime, timezone
 
 from ..base import parse_time
+from ..errors import ProdgateError
+from ..governance import break_glass
 
 UNGATED = "UNGATED"
 RETROSPECTIVE_KIND = "retrospective_approval"
@@ -75,8 +77,6 @@ def audit(entries, policy=None, now=None):
 def _verified_retrospective(decision, entries, policy):
     """The retrospective approvals of ``entries`` whose signed envelopes verify against ``policy`` (an
     entry's own list of approvals is not evidence: anyone who can write to the register could add one)."""
-    from ..governance import break_glass  # pylint: disable=import-outside-toplevel  # break_glass imports approvals
-    from ..errors import ProdgateError  # pylint: disable=import-outside-toplevel
     fields = ("change_id", "system", "environment", "change_type", "version", "targets", "implementers", "supervisor")
     change = dict({k: decision.get(k) for k in fields}, artifacts=[], started_at=decision["ts"])
     verified = []

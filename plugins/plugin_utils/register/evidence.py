@@ -20,7 +20,8 @@ import json
 import os
 
 from ..governance import dsse
-from ..errors import ProdgateError
+from ..errors import PolicyError, ProdgateError
+from ..governance.policy import build_policy, load_root, verify_signatures
 from .chain import signature_ok
 from .merkle import inclusion_proof, leaf_hash, tree_hash, verify_inclusion
 
@@ -144,7 +145,6 @@ def verify_bundle(text, trusted_keys, policy_root=None):
 
     Returns a report dict: ``ok``, ``problems`` (each naming its line and part), and what was checked.
     """
-    from ..governance.policy import PolicyError, build_policy, load_root, verify_signatures  # pylint: disable=import-outside-toplevel
     parts, problems, lines = _parse_lines(text)
     by_kind = {}
     for n, part in parts:

@@ -340,10 +340,24 @@ def system_archive(view, system):
     }
 
 
-def to_csv(rows, columns=None):
+def _to_text(write, rows, columns):
+    """What ``write(rows, out, columns)`` writes, as a string."""
     buf = io.StringIO()
-    write_csv(rows, buf, columns)
+    write(rows, buf, columns)
     return buf.getvalue()
+
+
+def _write_rows(rows, write_row):
+    """Write the rows one by one with ``write_row``; returns how many."""
+    count = 0
+    for row in rows:
+        write_row(row)
+        count += 1
+    return count
+
+
+def to_csv(rows, columns=None):
+    return _to_text(write_csv, rows, columns)
 
 
 def write_csv(rows, out, columns=None):
@@ -351,17 +365,11 @@ def write_csv(rows, out, columns=None):
     columns = columns or CHANGE_COLUMNS
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    count = 0
-    for row in rows:
-        writer.writerow({k: row.get(k) for k in columns})
-        count += 1
-    return count
+    return _write_rows(rows, lambda row: writer.writerow({k: row.get(k) for k in columns}))
 
 
 def to_markdown(rows, columns=None):
-    buf = io.StringIO()
-    write_markdown(rows, buf, columns)
-    return buf.getvalue()
+    return _to_text(write_markdown, rows, columns)
 
 
 def write_markdown(rows, out, columns=None):
@@ -371,11 +379,7 @@ def write_markdown(rows, out, columns=None):
     def cell(v):
         return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
     out.write("| " + " | ".join(columns) + " |\n" + "|" + "---|" * len(columns) + "\n")
-    count = 0
-    for r in rows:
-        out.write("| " + " | ".join(cell(r.get(c)) for c in columns) + " |\n")
-        count += 1
-    return count
+    return _write_rows(rows, lambda r: out.write("| " + " | ".join(cell(r.get(c)) for c in columns) + " |\n"))
 
 
 def form_markdown(form):

@@ -153,6 +153,21 @@ def _module_args(result, known_secrets):
     return None
 
 
+def _add_details(rec, result, known_secrets, diff_mode):
+    """The module arguments and the diff of a result (or of one loop item of it), where it has them."""
+    args = _module_args(result, known_secrets)
+    if args is not None:
+        rec["args"] = args
+    diff = normalise_diff(result.get("diff"), known_secrets, diff_mode)
+    if diff:
+        rec["diff"] = diff
+
+
+def _message(msg, known_secrets):
+    """A failure message as the register keeps it: redacted, at most 4000 characters."""
+    return redact_text(str(msg)[:4000], known_secrets)
+
+
 def _item_record(item, known_secrets, diff_mode):
     if not isinstance(item, dict):
         return {"result": redact(plain(item), known_secrets)}
@@ -165,14 +180,9 @@ def _item_record(item, known_secrets, diff_mode):
     label = item.get("_ansible_item_label", item.get("item"))
     if label is not None:
         rec["item"] = redact(plain(label), known_secrets)
-    args = _module_args(item, known_secrets)
-    if args is not None:
-        rec["args"] = args
-    diff = normalise_diff(item.get("diff"), known_secrets, diff_mode)
-    if diff:
-        rec["diff"] = diff
+    _add_details(rec, item, known_secrets, diff_mode)
     if item.get("msg") and (item.get("failed") or item.get("unreachable")):
-        rec["msg"] = redact_text(str(item["msg"])[:4000], known_secrets)
+        rec["msg"] = _message(item["msg"], known_secrets)
     return rec
 
 
@@ -244,16 +254,11 @@ def build_outcome(run_id, host, task, status, result, ts, duration_ms=None, know
         return entry
     if not detail:
         return entry
-    args = _module_args(result, known_secrets)
-    if args is not None:
-        entry["args"] = args
-    diff = normalise_diff(result.get("diff"), known_secrets, diff_mode)
-    if diff:
-        entry["diff"] = diff
+    _add_details(entry, result, known_secrets, diff_mode)
     if isinstance(result.get("results"), list):
         entry["items"] = [_item_record(i, known_secrets, diff_mode) for i in result["results"]]
     if status in ("failed", "unreachable") and result.get("msg"):
-        entry["msg"] = redact_text(str(result["msg"])[:4000], known_secrets)
+        entry["msg"] = _message(result["msg"], known_secrets)
     if "rc" in result and isinstance(result.get("rc"), int):
         entry["rc"] = result["rc"]
     kind = evidence_kind(task.get("module") or "")

@@ -3,6 +3,7 @@ import datetime as _dt
 import os
 
 from ..errors import ProdgateError
+from ..register.audit import gate_status
 from . import model
 from .form import _when
 
@@ -26,13 +27,9 @@ def build_site(out_dir, policy, cal, view, tz, today, months, envelopes=(), reco
     """Write the pages; returns {page name: path} of what was written."""
     analyses = {r["change_id"]: r for r in records if r.get("kind") == "failure_analysis"}
     filings = [r for r in records if r.get("kind") == "mlps_filing"]
-    gate_of = None
-    if store is not None:
-        from ..register.audit import gate_status  # pylint: disable=import-outside-toplevel
-
-        def gate_of(change_id):
-            return gate_status(store.bodies(), change_id, policy=policy)
-    changes = model.executed_changes(view, tz, analyses, gate_of) if view is not None else []
+    def gate_of(change_id):
+        return gate_status(store.bodies(), change_id, policy=policy)
+    changes = model.executed_changes(view, tz, analyses, gate_of if store is not None else None) if view is not None else []
     planned = model.planned_changes(policy, envelopes, tz)
     systems = [{"id": s.get("id"), "name": s.get("name"), "slug": model.slug(s.get("id"))}
                for s in policy.raw.get("systems") or []]

@@ -13,13 +13,14 @@ RACES = 50
 
 def _gate(config, evidence_dir, binding, barrier, results):
     from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import gate
     from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError  # pylint: disable=import-outside-toplevel
     from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import open_trusted  # pylint: disable=import-outside-toplevel
     try:
         with open_trusted(environment="production", environ={"PRODGATE_CONTROLLER_CONFIG": config}) as trusted:
             envelopes = approvals.load_evidence(evidence_dir)
             barrier.wait(timeout=60)
-            approvals.run_gate(trusted.policy, envelopes, binding, trusted.ledger)
+            gate.run_gate(trusted.policy, envelopes, binding, trusted.ledger)
         results.put("passed")
     except ProdgateError as exc:
         results.put("refused: " + str(exc)[:300])

@@ -7,6 +7,7 @@ import subprocess
 import yaml
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse, policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy_schema
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BIN = os.path.join(REPO, ".venv", "bin")
@@ -24,7 +25,7 @@ class Signers:
 
 def write_policy(path, signers, windows, calendar=None, lead_time=None, emergency=None, sign=True):
     doc = {
-        "schema": policy.POLICY_SCHEMA, "version": 1, "expires": "2099-01-01T00:00:00+08:00",
+        "schema": policy_schema.POLICY_SCHEMA, "version": 1, "expires": "2099-01-01T00:00:00+08:00",
         "governance": {"threshold": 1, "keys": [{"holder": "gov", "public_key": signers.public("gov")}]},
         "systems": [
             {"id": "ta-core", "name": "TA core", "category": "core_business", "type": "custom",

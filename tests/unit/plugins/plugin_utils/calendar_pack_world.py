@@ -9,6 +9,7 @@ import os
 import yaml
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack, dsse, policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy_schema
 
 YEAR_2027 = {
     "schema": calendar_pack.PACK_SCHEMA,
@@ -72,7 +73,7 @@ def write_policy(path, governance, packs=None, windows=None, calendar=None, lead
     if packs:
         section["packs"] = [{"file": name, "sha256": digest} for name, digest in packs]
     doc = {
-        "schema": policy.POLICY_SCHEMA, "version": 1, "expires": "2099-01-01T00:00:00+08:00",
+        "schema": policy_schema.POLICY_SCHEMA, "version": 1, "expires": "2099-01-01T00:00:00+08:00",
         "governance": governance.section(),
         "systems": [{"id": "ta-core", "name": "TA core", "category": "core_business", "type": "custom",
                      "owner_department": "operations", "environments": ["production", "staging"]}],

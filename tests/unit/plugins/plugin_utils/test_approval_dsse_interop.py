@@ -33,7 +33,7 @@ def test_envelope_signed_by_securesystemslib_verifies_in_prodgate(world):
     envelope = Envelope(payload, dsse.INTOTO_PAYLOAD_TYPE, {})
     envelope.sign(signer)
     as_dict = envelope.to_dict()
-    norm = approvals._normalise_binding(binding)  # pylint: disable=protected-access
+    norm = approvals.normalise_binding(binding)
     norm["_target_set"] = set(norm["targets"])
     approval, problem = approvals.verify_envelope(world.policy(), as_dict, norm, world.now)
     assert problem is None and approval.person == "carol" and approval.stage == "go_live"

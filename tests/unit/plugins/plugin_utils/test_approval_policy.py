@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import dsse, policy as policy_mod  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy_schema  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError, PolicyError  # noqa: E402
 
 
@@ -89,7 +90,7 @@ def test_duplicate_ids_and_a_key_shared_by_two_people_are_named(tmp_path):
     world.doc["systems"].append(dict(world.doc["systems"][0]))
     world.doc["people"].append(dict(world.doc["people"][0], keys=[{"public_key": "00" * 32}]))
     world.doc["people"][1]["keys"] = list(world.doc["people"][0]["keys"])
-    problems = policy_mod.validate_document(world.doc)
+    problems = policy_schema.validate_document(world.doc)
     last = len(world.doc["people"]) - 1
     assert f"systems[{len(world.doc['systems']) - 1}].id: duplicate system id {world.doc['systems'][0]['id']!r}" \
         in "\n".join(problems)

@@ -20,7 +20,7 @@ def world_and_envelope(tmp_path_factory):
         world = World(tmp_path_factory.mktemp("props"))
         _STATE["world"] = world
         _STATE["policy"] = world.policy()
-        _STATE["binding"] = approvals._normalise_binding(world.binding())  # pylint: disable=protected-access
+        _STATE["binding"] = approvals.normalise_binding(world.binding())
         _STATE["binding"]["_target_set"] = set(_STATE["binding"]["targets"])
         _STATE["envelope"] = world.approve("go_live", "coo", "carol")
     return _STATE

@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import ARTIFACT, World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse  # noqa: E402
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import GateRefused, load_evidence, run_gate, verify_evidence  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import load_evidence  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.gate import GateRefused, run_gate, verify_evidence  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
 

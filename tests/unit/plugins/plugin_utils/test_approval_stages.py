@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.approvals import GateRefused, run_gate, verify_evidence  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.gate import GateRefused, run_gate, verify_evidence  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
 

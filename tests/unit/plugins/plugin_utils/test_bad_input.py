@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse, policy as policy_mod  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import gate  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
@@ -244,7 +245,7 @@ def test_deeply_nested_json_evidence_is_an_invalid_envelope_not_a_recursion_erro
                 "signatures": [{"keyid": keyid, "sig": dsse.b64encode(sig)}], "_source": "deep-payload.json"}
 
     def verify():
-        report = approvals.verify_evidence(world.policy(), [envelope], world.binding())
+        report = gate.verify_evidence(world.policy(), [envelope], world.binding())
         return report.envelope_problems
     problems = " | ".join(returned(verify))
     assert "deep-payload.json" in problems and "deeper than 64 levels" in problems and "re-sign" in problems
@@ -295,7 +296,7 @@ def test_special_files_in_the_evidence_folder_never_hang_and_are_named(world, tm
     # Each is a gate refusal naming the file, not a pass and not a hang.
 
     def gate_problems():
-        return approvals.verify_evidence(world.policy(), approvals.load_evidence(str(folder)), world.binding()).problems
+        return gate.verify_evidence(world.policy(), approvals.load_evidence(str(folder)), world.binding()).problems
     problems = " | ".join(returned(gate_problems))
     for name in ("fifo.json", "zero.json", "folder.json", "escape.json"):
         assert f"evidence {name}" in problems
@@ -376,7 +377,7 @@ def _loaders(world):
     def evidence_folder(path):
         folder = os.path.dirname(path)
         envelopes = approvals.load_evidence(folder)
-        return approvals.verify_evidence(world.policy(), envelopes, world.binding()).ok
+        return gate.verify_evidence(world.policy(), envelopes, world.binding()).ok
 
     def policy(path):
         return policy_mod.load_policy(path)

@@ -9,6 +9,7 @@ import yaml
 
 import calendar_pack_world as world
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack, dsse, policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy_schema
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import CalendarError, PolicyError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.calendar import default_calendar
 
@@ -91,7 +92,7 @@ def test_a_policy_signature_cannot_be_replayed_as_a_pack_signature(tmp_path):
 def test_no_rollback_behind_the_collections_own_data(tmp_path):
     gov = world.Governance(count=1, threshold=1)
     with open(os.path.join(calendar_pack.DATA_DIR, "2026.yml"), encoding="utf-8") as handle:
-        data = yaml.load(handle, Loader=policy._Loader)  # nosec B506 - a SafeLoader keeping dates as written
+        data = yaml.load(handle, Loader=policy_schema.Loader)  # nosec B506 - a SafeLoader keeping dates as written
     shipped = data["version"]
     data.update(schema=calendar_pack.PACK_SCHEMA)
     pol = _policy_with_pack(tmp_path, gov, data=data)
@@ -136,7 +137,7 @@ def test_bad_pack_references_are_policy_errors(ref, fragment):
 
 
 def test_policy_check_refuses_a_bad_pack_reference():
-    problems = policy.validate_document({"calendar": {"packs": [{"file": "../x.yml", "sha256": "a" * 64}]}})
+    problems = policy_schema.validate_document({"calendar": {"packs": [{"file": "../x.yml", "sha256": "a" * 64}]}})
     assert any("must be a file name beside the policy" in p for p in problems)
 
 

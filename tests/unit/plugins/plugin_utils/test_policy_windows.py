@@ -1,10 +1,10 @@
 """`policy check` and the gate refuse a malformed freeze window with the window validator's message."""
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy_schema
 
 
 def _problems(doc):
-    chk = policy._Checker()
-    policy._check_foreign(chk, doc)
+    chk = policy_schema.Checker()
+    policy_schema._check_foreign(chk, doc)
     return chk.problems
 
 

@@ -11,7 +11,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, policy as policy_mod  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy as policy_mod  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import gate  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy_schema  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.change import build_change  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import TrustError  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import launcher_identity, load_settings, real_user, refuse_run_overrides  # noqa: E402
@@ -100,12 +102,12 @@ def test_r4_the_ledger_is_the_register_named_by_the_controller(world, tmp_path, 
     config = world.controller(register_db=str(tmp_path / "shared" / "register.db"))
     envs = world.evidence()
     with open_trusted(environment="production", environ=env_for(config)) as trusted:
-        approvals.run_gate(trusted.policy, envs, world.binding(), trusted.ledger)
+        gate.run_gate(trusted.policy, envs, world.binding(), trusted.ledger)
     monkeypatch.setenv("HOME", str(tmp_path / "fresh-home"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "fresh-state"))
     with open_trusted(environment="production", environ=env_for(config)) as trusted:
-        with pytest.raises(approvals.GateRefused, match="replay refused"):
-            approvals.run_gate(trusted.policy, envs, world.binding(), trusted.ledger)
+        with pytest.raises(gate.GateRefused, match="replay refused"):
+            gate.run_gate(trusted.policy, envs, world.binding(), trusted.ledger)
 
 
 def test_r4_awx_refuses_a_register_that_dies_with_the_job(tmp_path):
@@ -116,7 +118,7 @@ def test_r4_awx_refuses_a_register_that_dies_with_the_job(tmp_path):
 def test_consumption_and_the_decision_are_one_transaction(world, tmp_path):
     config = world.controller()
     with open_trusted(environment="production", environ=env_for(config)) as trusted:
-        decision = approvals.run_gate(trusted.policy, world.evidence(), world.binding(), trusted.ledger, job_id="7")
+        decision = gate.run_gate(trusted.policy, world.evidence(), world.binding(), trusted.ledger, job_id="7")
         rows = list(trusted.ledger.store.bodies(like='%"kind":"gate_decision"%'))
     assert decision["consumed"] and len(rows) == 1
     body = yaml.safe_load(rows[0][1])
@@ -152,7 +154,7 @@ def test_r5_a_revoked_governance_key_does_not_count(world, tmp_path):
 def test_r5_a_key_listed_twice_for_one_person_is_a_schema_error(world):
     ivan = next(p for p in world.doc["people"] if p["id"] == "ivan")
     ivan["keys"] = [dict(ivan["keys"][0], revoked=True), dict(ivan["keys"][0])]
-    problems = policy_mod.validate_document(world.doc)
+    problems = policy_schema.validate_document(world.doc)
     assert any("the same key is listed twice for ivan" in p for p in problems), problems
 
 
@@ -160,7 +162,7 @@ def test_r5_unknown_fields_in_key_entries_are_schema_errors(world):
     world.doc["governance"]["keys"][0]["revokd"] = True
     rex = next(p for p in world.doc["people"] if p["id"] == "ivan")
     rex["keys"][0]["revoke"] = True
-    problems = " | ".join(policy_mod.validate_document(world.doc))
+    problems = " | ".join(policy_schema.validate_document(world.doc))
     assert "governance.keys[0]: unknown field(s) ['revokd']" in problems and "unknown field(s) ['revoke']" in problems
 
 
@@ -202,7 +204,7 @@ def test_awx_user_is_the_launcher_in_an_awx_execution_environment(world):
 def test_r8_a_policy_cannot_lower_the_two_implementers_of_art_27(tmp_path):
     world = World(tmp_path, overrides={"roles": {"it_ops": {"threshold": 1}}})
     envs = world.evidence(replace={("implementer_ack", "it_ops"): ["ivan"]})
-    report = approvals.verify_evidence(world.policy(), envs, world.binding(implementers=["ivan"]))
+    report = gate.verify_evidence(world.policy(), envs, world.binding(implementers=["ivan"]))
     assert any("Art. 27: a production change needs 2 distinct implementers, it has 1 (ivan)" in p for p in report.problems)
 
 
