@@ -232,3 +232,24 @@ def test_generated_keys_are_ed25519_and_distinct():
     one, two = dsse.generate_private_key(), dsse.generate_private_key()
     assert isinstance(one, Ed25519PrivateKey)
     assert dsse.public_key_hex(one.public_key()) != dsse.public_key_hex(two.public_key())
+
+
+def test_a_forced_replacement_is_never_readable_by_others_while_the_key_is_written(tmp_path, key):
+    """write_private_key promises mode 0600 "from the first byte (never world-readable, even briefly)".
+    Replacing (--force) a key file someone left at 0644 must not write the new secret into a file
+    others can read; the passphrase is read at the moment the key is serialised into the open file,
+    so it can look at the file's mode then."""
+    path = tmp_path / "alice.key"
+    path.write_text("old key, left world-readable\n")
+    os.chmod(path, 0o644)
+    modes = []
+
+    class Probe(str):
+        def encode(self, *args, **kwargs):  # pylint: disable=signature-differs
+            modes.append(stat.S_IMODE(os.stat(path).st_mode))
+            return str.encode(self, *args, **kwargs)
+
+    dsse.write_private_key(str(path), key, passphrase=Probe("correct horse"), force=True)
+    assert modes, "the passphrase was not used"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert all(mode & 0o077 == 0 for mode in modes), f"the key file was mode {modes[0]:o} while the key was written"

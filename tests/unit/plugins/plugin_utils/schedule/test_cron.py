@@ -116,3 +116,12 @@ def test_bad_fields_are_refused_naming_the_field(expr, message):
         CronSpec(expr, WHERE)
     assert str(exc.value).startswith(f"{WHERE}: ")
     assert message in str(exc.value)
+
+
+@pytest.mark.parametrize("expr, field", [("0 ² * * *", "hour"), ("*/² * * * *", "minute"), ("0 0 ¹-5 * *", "day-of-month")])
+def test_characters_that_look_like_digits_are_refused_as_policy_errors(expr, field):
+    """A superscript digit is not a number: the policy author gets the field named, never a bare
+    ValueError out of int() (which `prodgate policy check` and the gate do not catch as a policy error)."""
+    with pytest.raises(PolicyError) as exc:
+        CronSpec(expr, WHERE)
+    assert str(exc.value).startswith(f"{WHERE}: ") and field in str(exc.value)
