@@ -16,7 +16,7 @@ import yaml
 
 import change_window_fixtures as fx
 
-sys.path.insert(0, os.path.join(fx.REPO, "tests", "unit", "plugins", "plugin_utils"))
+sys.path.insert(0, os.path.join(fx.REPO, "tests", "unit", "plugins", "plugin_utils", "governance"))
 import calendar_pack_world as world  # noqa: E402  (the signed-pack helpers of the unit tests)
 
 WINDOWS = [

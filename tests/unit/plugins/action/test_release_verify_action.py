@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "plugin_utils"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "plugin_utils" / "governance"))
 from test_release_approved import make_bundle  # noqa: E402  pylint: disable=wrong-import-position
 
 REPO = Path(__file__).resolve().parents[4]

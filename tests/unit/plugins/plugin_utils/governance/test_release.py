@@ -20,7 +20,7 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ReleaseError
 
-SAMPLE = Path(__file__).resolve().parents[3] / "fixtures" / "sampleapp"
+SAMPLE = Path(__file__).resolve().parents[4] / "fixtures" / "sampleapp"
 
 
 def make_source(root, **overrides):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import break_glass  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.gate import GateRefused, run_gate, verify_evidence  # noqa: E402

@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 
-import calendar_pack_world as world
+from . import calendar_pack_world as world
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack, dsse, policy
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import policy_schema
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import CalendarError, PolicyError

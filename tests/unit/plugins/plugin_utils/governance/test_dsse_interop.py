@@ -7,7 +7,7 @@ from securesystemslib.dsse import Envelope
 from securesystemslib.exceptions import VerificationError
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals, dsse  # noqa: E402

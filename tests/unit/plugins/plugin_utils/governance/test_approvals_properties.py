@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import approvals  # noqa: E402

@@ -307,7 +307,7 @@ def test_segments_clip_and_merge_across_months():
 
 def test_bench_target_holds():
     import importlib.util  # noqa: E402 pylint: disable=import-outside-toplevel
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "bench", "calendar_bench.py")
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "bench", "calendar_bench.py")
     spec = importlib.util.spec_from_file_location("calendar_bench", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

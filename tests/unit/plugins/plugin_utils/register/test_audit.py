@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.audit import audit, gate_status  # noqa: E402

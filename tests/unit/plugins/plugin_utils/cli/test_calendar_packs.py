@@ -2,16 +2,12 @@
 import copy
 import datetime as dt
 import json
-import os
-import sys
 
 import yaml
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack, dsse
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import calendar_pack_world as world  # noqa: E402  (beside the unit tests of plugin_utils)
+from ..governance import calendar_pack_world as world  # the signed-pack helpers of governance/test_calendar_pack.py
 
 
 def run(capsys, *argv):

@@ -1,0 +1,1 @@
+"""Unit tests of plugins/plugin_utils/governance (see ../__init__.py)."""

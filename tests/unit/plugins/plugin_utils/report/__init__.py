@@ -1,0 +1,1 @@
+"""Unit tests of plugins/plugin_utils/report (see ../__init__.py)."""

@@ -1,0 +1,1 @@
+"""Unit tests of plugins/plugin_utils/schedule (see ../__init__.py)."""
