@@ -57,5 +57,7 @@ class ActionModule(ActionBase):
                     ledger.mark_completed(change_id, None if job_id is None else str(job_id))
         except ProdgateError as exc:
             raise AnsibleActionFail(str(exc)) from None
-        result.update(changed=True, change_id=change_id, msg=f"change {change_id} recorded as completed")
+        result.update(changed=True, change_id=change_id,
+                      msg=f"rehearsal: change {change_id} would be recorded as completed" if check
+                      else f"change {change_id} recorded as completed")
         return result

@@ -215,7 +215,22 @@ class Approval:  # pylint: disable=too-many-instance-attributes
 
 
 @dataclass
-class EvidenceReport:  # pylint: disable=too-many-instance-attributes
+class TeamReport:
+    """What a set of approvals counted, what is wrong with it, and who performs the change (Art. 27):
+    the part the gate's report and the break-glass report share."""
+    counted: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    implementers: list = field(default_factory=list)
+    supervisor: str = None
+    launcher: str = None
+
+    @property
+    def ok(self):
+        return not self.problems
+
+
+@dataclass
+class EvidenceReport(TeamReport):  # pylint: disable=too-many-instance-attributes
     """What the evidence of a change satisfies. ``required_stages``: the change's whole path;
     ``performed_stage``: the stage this run performs (``trial_run``, or the path's last step for
     the whole change); ``checked_stages``: the stages this run needs, all satisfied when ``ok``;
@@ -225,13 +240,8 @@ class EvidenceReport:  # pylint: disable=too-many-instance-attributes
     checked_stages: list = field(default_factory=list)
     pending_stages: list = field(default_factory=list)
     valid: list = field(default_factory=list)
-    counted: list = field(default_factory=list)
-    problems: list = field(default_factory=list)
     envelope_problems: list = field(default_factory=list)
     rows: list = field(default_factory=list)
-    implementers: list = field(default_factory=list)
-    supervisor: str = None
-    launcher: str = None
 
     @property
     def ok(self):

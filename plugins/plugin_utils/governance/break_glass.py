@@ -92,17 +92,9 @@ def rule_of(policy):
 
 
 @dataclass
-class BreakGlassReport:
-    counted: list = field(default_factory=list)
-    problems: list = field(default_factory=list)
+class BreakGlassReport(approvals_core.TeamReport):
+    """The break-glass acknowledgements counted; ``ignored``: approvals of other stages, which do not count."""
     ignored: list = field(default_factory=list)
-    implementers: list = field(default_factory=list)
-    supervisor: str = None
-    launcher: str = None
-
-    @property
-    def ok(self):
-        return not self.problems
 
 
 def _verified(policy, envelopes, binding, now, ledger=None):

@@ -39,6 +39,7 @@ from ..errors import CalendarError, PolicyError
 from ..schedule.calendar import DATA_DIR, EXCHANGES, WorkCalendar, default_calendar, validate_year
 from ..schedule.settings import pack_references, parse_calendar_settings
 from . import policy as policy_core, policy_schema
+from .release import sha256_file
 
 PACK_SCHEMA = "prodgate/calendar-pack/v1"
 PACK_PAYLOAD_TYPE = "application/vnd.prodgate.calendar-pack+json"
@@ -106,21 +107,13 @@ def check_pack(doc, where):
 
 def sign_pack(doc, private_key):
     """Add (or replace) ``private_key``'s signature; returns the key id."""
-    keyid = dsse.keyid_of(dsse.public_key_hex(private_key.public_key()))
-    sig = dsse.b64encode(private_key.sign(dsse.pae(PACK_PAYLOAD_TYPE, _payload(doc))))
-    sigs = [s for s in (doc.get("signatures") or []) if isinstance(s, dict) and s.get("keyid") != keyid]
-    sigs.append({"keyid": keyid, "sig": sig})
-    doc["signatures"] = sigs
-    return keyid
+    return dsse.add_signature(doc, private_key, PACK_PAYLOAD_TYPE, _payload(doc))
 
 
 def dump_pack(doc):
     body = pack_body(doc)
-    text = f"# Calendar pack for {body.get('year')} ({PACK_SCHEMA}); see docs/freeze-windows.md#calendar-packs\n"
-    text += yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120)
-    if doc.get("signatures"):
-        text += yaml.safe_dump({"signatures": doc["signatures"]}, sort_keys=False, width=200)
-    return text
+    header = f"# Calendar pack for {body.get('year')} ({PACK_SCHEMA}); see docs/freeze-windows.md#calendar-packs\n"
+    return dsse.dump_signed(body, doc.get("signatures"), header)
 
 
 def verify_pack(doc, governance, where):
@@ -209,8 +202,7 @@ def calendar_for_policy(raw, source, governance=None, data_dir=None):
 
 def _sha256(path):
     try:
-        with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 

@@ -12,6 +12,8 @@ import binascii
 import hashlib
 import os
 
+import yaml
+
 from .. import input_files
 from ..errors import ApprovalError, ProdgateError
 
@@ -149,6 +151,27 @@ def sign_envelope(payload, private_key, payload_type=INTOTO_PAYLOAD_TYPE):
     sig = private_key.sign(pae(payload_type, payload))
     return {"payload": b64encode(payload), "payloadType": payload_type,
             "signatures": [{"keyid": keyid, "sig": b64encode(sig)}]}
+
+
+def add_signature(doc, private_key, payload_type, payload):
+    """Add (or replace) ``private_key``'s signature in ``doc["signatures"]``, made over the PAE of
+    ``payload`` under ``payload_type``: the detached form of the signed YAML documents (the policy,
+    calendar packs). Returns the key id."""
+    _require_cryptography()
+    keyid = keyid_of(public_key_hex(private_key.public_key()))
+    sig = b64encode(private_key.sign(pae(payload_type, payload)))
+    sigs = [s for s in (doc.get("signatures") or []) if isinstance(s, dict) and s.get("keyid") != keyid]
+    sigs.append({"keyid": keyid, "sig": sig})
+    doc["signatures"] = sigs
+    return keyid
+
+
+def dump_signed(body, signatures, header=""):
+    """YAML text of a signed document: ``header``, the body in its own key order, the signatures last."""
+    text = header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120)
+    if signatures:
+        text += yaml.safe_dump({"signatures": signatures}, sort_keys=False, width=200)
+    return text
 
 
 def verify_signature(public_key, payload_type, payload, sig):

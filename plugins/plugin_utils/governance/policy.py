@@ -17,7 +17,6 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import yaml
 
 from .. import base, input_files
 from ..base import parse_time, utcnow
@@ -60,21 +59,12 @@ def signing_bytes(doc):
 
 def sign_document(doc, private_key):
     """Add (or replace) the signature of ``private_key`` on ``doc``; returns the key id."""
-    keyid = dsse.keyid_of(dsse.public_key_hex(private_key.public_key()))
-    sig = dsse.b64encode(private_key.sign(signing_bytes(doc)))
-    sigs = [s for s in (doc.get("signatures") or []) if isinstance(s, dict) and s.get("keyid") != keyid]
-    sigs.append({"keyid": keyid, "sig": sig})
-    doc["signatures"] = sigs
-    return keyid
+    return dsse.add_signature(doc, private_key, POLICY_PAYLOAD_TYPE, canonical_json(policy_body(doc)))
 
 
 def dump_document(doc):
     """YAML text of a policy document (signatures last)."""
-    body = policy_body(doc)
-    text = yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120)
-    if doc.get("signatures"):
-        text += yaml.safe_dump({"signatures": doc["signatures"]}, sort_keys=False, width=200)
-    return text
+    return dsse.dump_signed(policy_body(doc), doc.get("signatures"))
 
 
 
