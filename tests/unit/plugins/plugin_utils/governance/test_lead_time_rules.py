@@ -1,4 +1,6 @@
-"""Art. 17 lead time, the emergency override and evaluate_change: pure rules over plain data."""
+"""Art. 17 lead time in working days (governance/lead_time.py): pure rules over plain data. The override's
+rules are in test_override_rules.py, evaluate_change's in test_window_gate_rules.py; both use the
+approvals built here (plan, override)."""
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -8,8 +10,6 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.calendar import default_calendar
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.lead_time import check_lead_time, lead_time_from_approvals
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.override import check_emergency_override
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.window_gate import evaluate_change
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.schedule.windows import Target
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -84,63 +84,3 @@ def test_lead_time_from_approvals_uses_the_earliest_plan_and_the_earlier_of_plan
     assert not early.ok and early.install_date == dt.date(2025, 9, 29) and early.deadline == dt.date(2025, 9, 25)
     with pytest.raises(ApprovalError, match="no verified plan_submission approval"):
         lead_time_from_approvals([plan("2025-09-26T10:00", decision="reject")], at("2025-10-09T10:00"))
-
-
-# --- emergency override ------------------------------------------------------------------------------
-def test_override_needs_authoriser_reason_and_validity():
-    now = at("2025-09-29T10:00")
-    assert check_emergency_override([override()], ["coo", "president_office"], 1, now).ok
-    assert not check_emergency_override([], ["coo"], 1, now).ok
-    no_reason = check_emergency_override([override(reason=" ")], ["coo"], 1, now)
-    assert not no_reason.ok and "carol (coo) gave no reason" in no_reason.message
-    wrong_role = check_emergency_override([override(role="it_head")], ["coo"], 1, now)
-    assert "may not authorise overrides" in wrong_role.message
-    expired = check_emergency_override([override()], ["coo"], 1, at("2025-09-30T00:00"))
-    assert not expired.ok and "is not valid at" in expired.message
-    assert not check_emergency_override([override()], [], 1, now).ok
-
-
-def test_override_threshold_counts_distinct_people():
-    now = at("2025-09-29T10:00")
-    twice = [override(), override(reason="again")]
-    assert not check_emergency_override(twice, ["coo", "president_office"], 2, now).ok
-    two = [override(), override(person="pat", role="president_office")]
-    result = check_emergency_override(two, ["coo", "president_office"], 2, now)
-    assert result.ok and [u["person"] for u in result.used] == ["carol", "pat"]
-
-
-# --- evaluate_change -------------------------------------------------------------------------------------
-RAW = {"freeze_windows": [{"name": "trading-sessions", "kind": "deny", "calendar": "trading_session"}]}
-
-
-def test_open_and_lead_time_met():
-    result = evaluate_change(RAW, "p.yml", TARGET, at("2025-10-09T08:00"), [plan("2025-09-28T10:00")], True, EMERGENCY)
-    assert result["allowed"] and not result["override_used"] and result["lead_time"]["ok"]
-
-
-def test_frozen_without_override_is_refused_with_the_window_message():
-    result = evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T10:00"), [], False, EMERGENCY)
-    assert not result["allowed"]
-    expected = ("ta-core: frozen by deny window 'trading-sessions' until 2025-09-29 11:30 Asia/Shanghai; "
-                "next open slot 2025-09-29 11:30 Asia/Shanghai; no emergency override")
-    assert result["message"].startswith(expected)
-
-
-def test_frozen_with_override_passes_and_says_so():
-    result = evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T10:00"), [override()], False, EMERGENCY)
-    assert result["allowed"] and result["override_used"] and result["frozen"]
-    assert "EMERGENCY OVERRIDE" in result["message"] and "carol (coo): trade settlement bug" in result["message"]
-
-
-def test_late_plan_is_waived_only_when_the_policy_waives_plan_submission():
-    late = [plan("2025-09-29T08:00", planned="2025-09-30T20:00"), override()]
-    ok = evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T20:00"), late, True, EMERGENCY)
-    assert ok["allowed"] and ok["override_used"] and not ok["lead_time"]["ok"]
-    strict = dict(EMERGENCY, waives=[])
-    refused = evaluate_change(RAW, "p.yml", TARGET, at("2025-09-29T20:00"), late, True, strict)
-    assert not refused["allowed"] and "does not waive the plan lead time" in refused["message"]
-
-
-def test_lead_time_disabled_by_policy_zero():
-    raw = dict(RAW, lead_time_working_days=0)
-    assert evaluate_change(raw, "p.yml", TARGET, at("2025-10-09T08:00"), [], True, EMERGENCY)["allowed"]

@@ -1,4 +1,4 @@
-"""Release bundles (Art. 8-10, 28): build, verify, refusals with the reason, CLI."""
+"""Release bundles (Art. 8-10, 28): build, verify, refusals with the reason (the CLI: cli/test_release.py)."""
 import gzip
 import hashlib
 import io
@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import release
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ReleaseError
 
 SAMPLE = Path(__file__).resolve().parents[4] / "fixtures" / "sampleapp"
@@ -166,20 +165,6 @@ def test_unsafe_member_path_and_garbage_are_refused(tmp_path):
         release.verify_bundle(str(junk))
     with pytest.raises(ReleaseError, match="does not exist"):
         release.bundle_digest(str(tmp_path / "nope.tar.gz"))
-
-
-def test_cli_build_and_verify_json_and_refusal(tmp_path, capsys):
-    src = make_source(tmp_path / "src")
-    out = tmp_path / "out.tar.gz"
-    assert main(["release", "build", str(src), "-o", str(out), "--json"]) == 0
-    built = json.loads(capsys.readouterr().out)
-    assert built["sha256"] == release.bundle_digest(str(out)) and built["version"] == "2.0.1"
-    assert main(["release", "verify", str(out)]) == 0
-    assert f"sha256 {built['sha256']}" in capsys.readouterr().out
-    bad = repack(str(out), str(tmp_path / "bad.tar.gz"), lambda n, d: d + b"#" if n == "app/svc.py" else d)
-    assert main(["release", "verify", bad, "--json"]) == 1
-    answer = json.loads(capsys.readouterr().out)
-    assert answer["ok"] is False and "digest mismatch for app/svc.py" in answer["error"]
 
 
 def test_sample_application_bundles_build_and_verify(tmp_path):
