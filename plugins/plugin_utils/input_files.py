@@ -23,6 +23,7 @@ each adapter reports the refusal as it reports the others.
 import errno
 import json
 import os
+import uuid
 import stat
 
 import yaml
@@ -185,18 +186,43 @@ def check_output(path, what, error=InputError, force=False, fix=""):
     return path
 
 
+class _Replacement:
+    """A new file written beside ``path`` and renamed over it when the writing succeeds: a forced
+    replacement never shows a half-written file, nor the new content under the old file's mode."""
+
+    def __init__(self, handle, tmp, path):
+        self.handle, self.tmp, self.path = handle, tmp, path
+
+    def write(self, data):
+        return self.handle.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.handle.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            os.unlink(self.tmp)
+        return False
+
+
 def create_file(path, what, error=InputError, force=False, mode=0o644, fix=""):
-    """A new file opened for binary writing; an existing one is replaced only with ``force``.
+    """A new file opened for binary writing, used as a context manager; an existing one is replaced
+    only with ``force``, by a new file of ``mode`` renamed over it when the writing succeeds.
 
     Refuses a path with a NUL byte, a missing folder, a folder in the way and an existing file,
     each with the fix."""
     path = check_path(path, what, error, fix)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL) | getattr(os, "O_CLOEXEC", 0)
     if force and os.path.lexists(path) and not os.path.isfile(path):
         mode_now = os.lstat(path).st_mode
         raise error(f"{what} {path} is {kind_of(mode_now)}, not a file: give the path of a file to write{fix}")
+    replacing = force and os.path.lexists(path)
+    target = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp" if replacing else path
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, mode)
+        fd = os.open(target, flags, mode)
     except FileExistsError:
         raise error(f"{what} {path} already exists: refusing to overwrite it; choose a new path, or pass --force "
                     f"to replace it{fix}") from None
@@ -208,4 +234,5 @@ def create_file(path, what, error=InputError, force=False, mode=0o644, fix=""):
         if exc.errno == errno.EISDIR or os.path.isdir(path):
             raise error(f"{what} {path} is a folder: give the path of a file to write{fix}") from None
         raise error(f"{what} {path} cannot be written: {exc.strerror or exc}{fix}") from None
-    return os.fdopen(fd, "wb")
+    handle = os.fdopen(fd, "wb")
+    return _Replacement(handle, target, path) if replacing else handle

@@ -237,19 +237,23 @@ def test_generated_keys_are_ed25519_and_distinct():
 def test_a_forced_replacement_is_never_readable_by_others_while_the_key_is_written(tmp_path, key):
     """write_private_key promises mode 0600 "from the first byte (never world-readable, even briefly)".
     Replacing (--force) a key file someone left at 0644 must not write the new secret into a file
-    others can read; the passphrase is read at the moment the key is serialised into the open file,
-    so it can look at the file's mode then."""
+    others can read; the passphrase is read at the moment the key is serialised, so the probe looks
+    then at every file of the folder: the old file keeps its old content, any other is 0600."""
     path = tmp_path / "alice.key"
     path.write_text("old key, left world-readable\n")
     os.chmod(path, 0o644)
-    modes = []
+    seen = []
 
     class Probe(str):
         def encode(self, *args, **kwargs):  # pylint: disable=signature-differs
-            modes.append(stat.S_IMODE(os.stat(path).st_mode))
+            seen.extend((f.name, stat.S_IMODE(f.stat().st_mode), f.read_bytes()) for f in tmp_path.iterdir())
             return str.encode(self, *args, **kwargs)
 
     dsse.write_private_key(str(path), key, passphrase=Probe("correct horse"), force=True)
-    assert modes, "the passphrase was not used"
+    assert seen, "the passphrase was not used"
+    readable = [(name, f"{mode:o}") for name, mode, data in seen
+                if mode & 0o077 and data != b"old key, left world-readable\n"]
+    assert not readable, f"a file others can read held something else than the old key while the key was written: {readable}"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert all(mode & 0o077 == 0 for mode in modes), f"the key file was mode {modes[0]:o} while the key was written"
+    assert dsse.load_private_key(str(path), "correct horse").public_key().public_bytes_raw() == key.public_key().public_bytes_raw()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["alice.key"], "the temporary file was left behind"
