@@ -33,7 +33,7 @@ class CronSpec:
             step = 1
             if "/" in piece:
                 piece, step_text = piece.split("/", 1)
-                if not step_text.isdigit() or int(step_text) == 0:
+                if not (step_text.isascii() and step_text.isdigit()) or int(step_text) == 0:
                     raise PolicyError(f"{where}: bad step in {name} field {text!r}")
                 step = int(step_text)
             if piece == "*":
@@ -44,7 +44,7 @@ class CronSpec:
                     raise PolicyError(f"{where}: bad range in {name} field {text!r}")
                 nums = []
                 for bound in bounds:
-                    if bound.isdigit():
+                    if bound.isascii() and bound.isdigit():
                         nums.append(int(bound))
                     elif bound in names:
                         nums.append(names[bound])
