@@ -112,7 +112,9 @@ def run(mode, work, n, world, gate=False):
 
 
 def verify_throughput(entries, work):
-    from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import chain, generate_key, make_checkpoint  # pylint: disable=import-outside-toplevel
+    from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import (  # pylint: disable=import-outside-toplevel
+        chain, generate_key, make_checkpoint
+    )
     from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json  # pylint: disable=import-outside-toplevel
     from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store  # pylint: disable=import-outside-toplevel
     from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import verify_register  # pylint: disable=import-outside-toplevel

@@ -123,7 +123,7 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _break_glass(trusted, change, launcher, envelopes, check, job_id, record):  # pylint: disable=too-many-arguments
-        """Break-glass mode (rules in plugin_utils/break_glass.py): the on-site supervisor's and an implementer's
+        """Break-glass mode (rules in plugin_utils/governance/break_glass.py): the on-site supervisor's and an implementer's
         signed acknowledgements only; recorded as BREAK-GLASS and open until the retrospective approval."""
         if change.emergency:
             raise ProdgateError("approval_gate: emergency and break_glass are two modes; set one")

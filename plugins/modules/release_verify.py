@@ -19,7 +19,7 @@ description:
   - Then checks that the bundle's sha256 is the approved digest, the one the change's approvals sign.
   - A refusal names what is wrong (the altered or missing file, the missing document, the two digests).
   - Runs once on the controller, in the collection itself (no C(prodgate) program is needed, so it
-    works in an AWX execution environment); the rule is in C(plugins/plugin_utils/release.py),
+    works in an AWX execution environment); the rule is in C(plugins/plugin_utils/governance/release.py),
     shared with C(prodgate release verify).
 author:
   - prodgate maintainers (@prodgate)

@@ -110,7 +110,6 @@ def parse_duration(text, where):
     return value
 
 
-
 def _parse_instant(value, tz, where):
     """An absolute instant; a value without offset is read in the window's time zone."""
     if isinstance(value, _dt.datetime):
@@ -140,14 +139,12 @@ def parse_instant(value, tz=None, where="time"):
     return _parse_instant(value, tz or ZoneInfo(DEFAULT_TIMEZONE), where)
 
 
-
 def aware(moment):
     if isinstance(moment, (int, float)):
         return _dt.datetime.fromtimestamp(moment, UTC)
     if moment.tzinfo is None:
         raise ValueError("naive datetime: pass an aware datetime (the controller's local zone is never assumed)")
     return moment
-
 
 
 def fmt_instant(ts, tz):
@@ -166,4 +163,3 @@ def fmt_duration(seconds):
     hours, mins = divmod(rest, 60)
     text = "".join(f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (mins, "m")) if v) or "0m"
     return f"{text} ({int(seconds // 3600)} elapsed hours)" if days else text
-

@@ -77,7 +77,7 @@ class ReportWorld:
             task = dict(task, uuid=f"{run_id}-t{i}", check_mode=check_mode)
             w.append([build_intent(run_id, host, task, _ts(day, "10:00", i))])
             if task["module"] == "prodgate.deploy.approval_gate":
-                # what the single-use ledger appends with the gate's decision (plugin_utils/ledger.py)
+                # what the single-use ledger appends with the gate's decision (plugin_utils/register/ledger.py)
                 decision = {k: result[k] for k in ("change_id", "required_stages", "performed_stage", "approvals",
                                                    "implementers", "supervisor")}
                 w.append([dict(decision, kind="gate_decision", ts=_ts(day, "10:00", i), job_id=None)])

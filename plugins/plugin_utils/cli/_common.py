@@ -16,7 +16,10 @@ Every group (calendar, report, audit, ... and new ones) follows the conventions 
 """
 import json
 
-from ._output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_list_flags, choice_list, instant_value, limit_value, output_rows, progress, table_text, time_value, track, wants_json
+from ._output import (
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_list_flags, choice_list, instant_value, limit_value, output_rows, progress, table_text, time_value, track,
+    wants_json
+)
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_group", "add_json_flag", "add_list_flags", "choice_list", "emit",
            "instant_value", "limit_value", "output_rows", "progress", "table_text", "time_value", "track", "wants_json"]

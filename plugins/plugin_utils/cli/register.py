@@ -10,11 +10,17 @@ from ._common import add_group, add_json_flag, add_list_flags, choice_list, emit
 from ..errors import RegisterError
 from ..register.audit import gate_status
 from ..register.chain import generate_key, key_id, load_public_keys, public_key_b64, load_key
-from ..register.query import CHANGE_COLUMNS, RegisterView, change_form, change_view, iter_entries, list_runs, load, select_changes, show_run, system_archive, write_csv, write_markdown
+from ..register.query import (
+    CHANGE_COLUMNS, RegisterView, change_form, change_view, iter_entries, list_runs, load, select_changes, show_run, system_archive, write_csv,
+    write_markdown
+)
 from ..register.store import open_store, redact_url, wrap_db_errors
 from ..report.form import document as form_document, to_markdown as form_document_markdown
 from ..register.witness import append_only, parse_witnesses, read_witness
-from ..register.writer import DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter, anchor_path, expand, import_journal, pending_journals, verify_register, witness_spec
+from ..register.writer import (
+    DEFAULT_ANCHOR, DEFAULT_JOURNAL_DIR, DEFAULT_KEY, RegisterWriter, anchor_path, expand, import_journal, pending_journals, verify_register,
+    witness_spec
+)
 
 
 def _db(args):

@@ -82,7 +82,6 @@ def lead_time_from_approvals(approvals, at=None, working_days=DEFAULT_LEAD_TIME,
     return check_lead_time(_to_dt(_field(plan, "issued_at"), "issued_at"), start, working_days, calendar, tz, summary)
 
 
-
 def _to_dt(value, name):
     if isinstance(value, _dt.datetime):
         return aware(value)

@@ -67,7 +67,6 @@ def dump_document(doc):
     return dsse.dump_signed(policy_body(doc), doc.get("signatures"))
 
 
-
 # ---- the loaded policy ----------------------------------------------------------------------
 
 @dataclass

@@ -26,7 +26,6 @@ CATEGORIES = ("it_infrastructure", "it_management", "core_business", "customer_s
 SYSTEM_TYPES = ("product", "custom")
 ROLES = ("it_ops", "it_pm", "it_head", "business_owner", "risk_compliance", "coo",
          "president_office", "ops_supervisor", "vendor", "review_panel")
-CHANGE_TYPES = ("initial_go_live", "version_update", "routine", "non_routine", "maintenance", "environment")
 ACK_STAGES = ("implementer_ack", "supervisor_ack")
 EMERGENCY_STAGE = "emergency_override"
 RETROSPECTIVE_STAGE = "retrospective_approval"
@@ -85,8 +84,6 @@ def effective_rules(doc):
                     merged[key] = value
             rules[section] = merged
     return rules
-
-
 
 
 # ---- schema ---------------------------------------------------------------------------------
@@ -217,7 +214,7 @@ def validate_document(doc):
 
 
 def _check_foreign(chk, doc):
-    # The freeze windows and calendar settings are validated by their one owner, freeze_window
+    # The freeze windows and calendar settings are validated by their one owner, schedule/
     # (Art. 17, 28), so `policy check`, the gate and change_window refuse the same mistakes.
     windows_ok = "freeze_windows" not in doc or chk.typed(doc["freeze_windows"], list, "freeze_windows", "a list")
     calendar_ok = "calendar" not in doc or chk.typed(doc["calendar"], dict, "calendar", "a mapping")

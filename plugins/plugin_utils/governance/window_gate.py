@@ -40,11 +40,9 @@ def system_category(raw, system):
     return None
 
 
-
 def _data_end(calendar, at, tz):
     last = calendar.last_covered_date(aware(at).astimezone(tz).date())
     return last.isoformat() if last else None
-
 
 
 # --- the change_window decision -----------------------------------------------------------------

@@ -171,8 +171,6 @@ def signature_ok(cp):
         return False
 
 
-
-
 # -- anchors -----------------------------------------------------------------------------------
 
 def write_anchor(path, checkpoint, seq):

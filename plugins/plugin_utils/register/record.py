@@ -36,8 +36,6 @@ _BEARER_RE = re.compile(r"(?P<pre>\b(bearer|basic)\s+)(?P<val>[A-Za-z0-9._~+/=-]
 MAX_TEXT = 200_000  # characters kept of any one string (Ansible's own diff cap is ~100 KiB)
 
 
-
-
 def sha256_hex(text):
     return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
 

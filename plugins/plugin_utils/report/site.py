@@ -27,6 +27,7 @@ def build_site(out_dir, policy, cal, view, tz, today, months, envelopes=(), reco
     """Write the pages; returns {page name: path} of what was written."""
     analyses = {r["change_id"]: r for r in records if r.get("kind") == "failure_analysis"}
     filings = [r for r in records if r.get("kind") == "mlps_filing"]
+
     def gate_of(change_id):
         return gate_status(store.bodies(), change_id, policy=policy)
     changes = model.executed_changes(view, tz, analyses, gate_of if store is not None else None) if view is not None else []

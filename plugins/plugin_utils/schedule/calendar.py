@@ -8,8 +8,8 @@ exchanges closed). Neither rule can be derived, so each year is a reviewed data 
 ``calendar_data/<year>.yml`` or a signed calendar pack the policy references
 (``calendar_pack.py``), and a year without data fails closed (never a guess).
 
-Named ``workcalendar`` so that it can never shadow the standard library's ``calendar``
-(``_strptime`` imports it) should this folder ever land on ``sys.path``.
+It is ``schedule.calendar``, inside its package: it would shadow the standard library's ``calendar``
+(``_strptime`` imports it) only if the schedule/ folder itself were put on ``sys.path``, which nothing does.
 Only the standard library and PyYAML are used at run time.
 """
 import datetime as _dt

@@ -13,9 +13,6 @@ from .settings import CalendarSettings
 _LOOKAHEAD_DAYS = 400
 
 
-
-
-
 # --- evaluation -----------------------------------------------------------------------------
 class Segment:
     """A stretch of time with one state: open or frozen, and the windows that decide it."""

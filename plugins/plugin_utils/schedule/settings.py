@@ -44,7 +44,6 @@ def parse_sessions(raw, where):
     return tuple(out)
 
 
-
 class CalendarSettings:
     def __init__(self, timezone=DEFAULT_TIMEZONE, sessions=None, exchange=DEFAULT_EXCHANGE, year_end=None,
                  lead_time=DEFAULT_LEAD_TIME, allow_test_clock=False, data_warning_days=DEFAULT_DATA_WARNING_DAYS):

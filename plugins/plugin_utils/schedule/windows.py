@@ -1,4 +1,4 @@
-"""Freeze windows, the plan lead time and the emergency override: pure rules over plain data.
+"""Freeze windows: parsing and validating the policy's windows, their selectors and targets.
 
 Policy sections read here (they pass through ``Policy.raw`` untouched):
 
@@ -11,7 +11,10 @@ Policy sections read here (they pass through ``Policy.raw`` untouched):
   ``year_end_close`` span, ``allow_test_clock``, ``packs`` (signed calendar packs, see
   calendar_pack.py) and ``data_warning_days`` (warn when the calendar data ends within that many
   days of the change; default 60).
-* ``lead_time_working_days``: Art. 17's three working days (default 3).
+* ``lead_time_working_days``: Art. 17's three working days (default 3; the rule is governance/lead_time.py).
+
+The settings are parsed in settings.py, cron in cron.py, and the decision at an instant in freeze.py;
+the change window's whole decision (lead time, emergency override) is governance/window_gate.py.
 
 Semantics (Argo CD's sync windows, tightened; see docs/freeze-windows.md): every window is the
 half-open interval [start, end); deny wins; if any allow window applies to a target, the change
@@ -76,7 +79,6 @@ class Selector:
             if not any(fnmatch.fnmatchcase(value, p) for p in patterns):
                 return False
         return True
-
 
 
 # --- windows --------------------------------------------------------------------------------
@@ -260,7 +262,6 @@ def parse_windows(raw_list, source, calendar_section=None, settings=None):
         seen[window.name] = index
         windows.append(window)
     return windows
-
 
 
 def merge_intervals(intervals):

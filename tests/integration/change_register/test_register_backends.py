@@ -7,7 +7,9 @@ import pytest
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError, RegisterError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import entry_hash, generate_key, make_checkpoint, verify_entries, write_anchor, GENESIS
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import (
+    entry_hash, generate_key, make_checkpoint, verify_entries, write_anchor, GENESIS
+)
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import MIGRATIONS, SCHEMA_VERSION, open_store
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.writer import RegisterWriter, tail_check, verify_register

@@ -1,4 +1,4 @@
-"""The release role checks a manifest with the core's rule (plugin_utils/release.py), not a copy."""
+"""The release role checks a manifest with the core's rule (plugin_utils/governance/release.py), not a copy."""
 import copy
 
 import pytest
