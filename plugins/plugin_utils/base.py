@@ -39,6 +39,18 @@ def iso(value):
     return value.isoformat() if isinstance(value, (_dt.datetime, _dt.date)) else value
 
 
+def read_stamp(value):
+    """A register time stamp (ISO 8601, Z or an offset; UTC when it has none) as an aware datetime, or
+    None when it is missing or unreadable: reports show what they cannot read as it is."""
+    if not value:
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def canonical_json(obj):
     """The one serialisation that is signed or hashed: sorted keys, no spaces, UTF-8, no NaN.
     A value that is not plain JSON data raises TypeError or ValueError."""

@@ -8,7 +8,8 @@ Rendered as markdown (``prodgate register form``) and as HTML (the report's chan
 import difflib
 import json
 import re
-from datetime import datetime, timezone
+
+from ..base import read_stamp
 
 OUTCOMES = {
     "completed": "Completed",
@@ -57,12 +58,9 @@ def outcome(form):
 def _when(ts, tz=None):
     if not ts:
         return "unknown"
-    try:
-        moment = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
-    except ValueError:
+    moment = read_stamp(ts)
+    if moment is None:
         return str(ts)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
     if tz is not None:
         moment = moment.astimezone(tz)
     return moment.strftime("%Y-%m-%d %H:%M") + (" " + moment.strftime("%Z") if moment.strftime("%Z") else "")

@@ -8,6 +8,7 @@ import datetime as _dt
 import json
 import os
 
+from ..base import read_stamp
 from ..governance import approvals as approvals_mod
 from ..governance import dsse
 from ..errors import CalendarError, ProdgateError
@@ -20,16 +21,6 @@ from .records import signer
 
 MLPS_FILING_DAYS = 30  # Art. 20(7): file within 30 days of going live
 _DAY = _dt.timedelta(days=1)
-
-
-def _parse_ts(ts):
-    if not ts:
-        return None
-    try:
-        moment = _dt.datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
 
 
 def slug(text):
@@ -56,7 +47,7 @@ def executed_changes(view, tz, analyses=None, gate_of=None):
         if gate_of is not None:
             form["gate"] = gate_of(cid)
         doc = form_mod.document(form, analyses.get(cid), tz)
-        started = _parse_ts((form.get("runs") or [{}])[0].get("started"))
+        started = read_stamp((form.get("runs") or [{}])[0].get("started"))
         doc["day"] = started.astimezone(tz).date() if started else None
         doc["page"] = f"change-{slug(cid)}.html"
         doc["form"] = form
@@ -75,7 +66,7 @@ def planned_changes(policy, envelopes, tz):
         pred = statement.get("predicate") or {}
         if pred.get("stage") != "plan_submission" or pred.get("person") != person or not pred.get("planned_start"):
             continue
-        start = _parse_ts(pred["planned_start"])
+        start = read_stamp(pred["planned_start"])
         key = (pred.get("change_id"), pred.get("planned_start"))
         if start is None or key in seen:
             continue

@@ -241,3 +241,17 @@ def test_fmt_duration(seconds, text):
 def test_parse_instant_range_is_the_utc_year():
     """Midnight of 9000 in Shanghai is still 8999 in UTC: the range is checked in UTC, as parse_time does."""
     assert base.parse_instant("9000-01-01T00:00", SHANGHAI).astimezone(dt.timezone.utc).year == 8999
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-03-02T01:00:00.000000Z", "2026-03-02T01:00:00+00:00"),
+    ("2026-03-02T09:00:00+08:00", "2026-03-02T01:00:00+00:00"),
+    ("2026-03-02T01:00:00", "2026-03-02T01:00:00+00:00"),   # the register's own stamps are UTC
+])
+def test_read_stamp_reads_the_registers_stamps_as_utc(text, expected):
+    assert base.read_stamp(text).astimezone(base.UTC).isoformat() == expected
+
+
+@pytest.mark.parametrize("text", [None, "", "yesterday", "2026-13-01T00:00:00"])
+def test_read_stamp_returns_none_for_what_a_report_shows_as_it_is(text):
+    assert base.read_stamp(text) is None
