@@ -1,7 +1,7 @@
 """The change register at scale (issue 16, deliverable 4): queries on 100,000 and 1,000,000 entries.
 
-Builds SQLite registers of the given sizes with the real core code (``register_record`` builders,
-``canonical_json``, ``register_chain.chain`` and signed ``make_checkpoint`` after every run, as the
+Builds SQLite registers of the given sizes with the real core code (``register.record`` builders,
+``base.canonical_json``, ``register.chain.chain`` and signed ``make_checkpoint`` after every run, as the
 callback writes them: run_open, an intent and an outcome per host and task, run_close,
 checkpoint), then runs each `prodgate register` query as its own process and prints wall time and
 peak RSS (the process's ru_maxrss):
