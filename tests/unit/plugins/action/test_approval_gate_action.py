@@ -4,18 +4,13 @@ the adapter refuses what a run must not choose, needs run_once, and passes on th
 approvals of a World, once."""
 import sys
 from pathlib import Path
-from unittest.mock import MagicMock
 
 import pytest
 from ansible import context
-from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
-from ansible.template import Templar
 from ansible.utils.context_objects import CLIArgs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from action_harness import refusal, run_plugin  # noqa: E402  pylint: disable=wrong-import-position
 from approval_world import ARTIFACT, World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.action.approval_gate import ActionModule  # noqa: E402
@@ -27,23 +22,13 @@ WHERE_POLICY = ("set `policy` in /etc/prodgate/controller.yml (the controller's 
 
 
 def run_action(args=None, task_vars=None, run_once=True, check_mode=False, run_check=False, monkeypatch=None):
-    task = MagicMock(Task)
-    task.args = dict(args or {})
-    task.run_once = run_once
-    task.check_mode = check_mode
-    task.async_val = 0
-    task.action = "prodgate.deploy.approval_gate"
-    if monkeypatch is not None:
-        monkeypatch.setattr(context, "CLIARGS", CLIArgs({"check": run_check}))
-    loader = DataLoader()
-    action = ActionModule(task, MagicMock(), PlayContext(), loader, Templar(loader=loader), None)
-    return action.run(task_vars={"ansible_play_hosts_all": list(HOSTS), **(task_vars or {})})
+    """``monkeypatch``: the run's --check is set (and restored by the world fixture) only when given."""
+    return run_plugin(ActionModule, "prodgate.deploy.approval_gate", args, task_vars, run_once=run_once,
+                      task_check=check_mode, run_check=run_check if monkeypatch is not None else None, hosts=HOSTS)
 
 
 def failure(**kwargs):
-    with pytest.raises(AnsibleActionFail) as exc:
-        run_action(**kwargs)
-    return exc.value
+    return refusal(run_action, **kwargs)
 
 
 @pytest.fixture(name="world")

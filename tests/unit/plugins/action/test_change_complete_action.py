@@ -3,18 +3,13 @@ recorded as completed in the controller's change register only after it passed t
 once; the register is never one the run chooses; a rehearsal (--check) records nothing and says so."""
 import sys
 from pathlib import Path
-from unittest.mock import MagicMock
 
 import pytest
 from ansible import context
-from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
-from ansible.template import Templar
 from ansible.utils.context_objects import CLIArgs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from action_harness import refusal, run_plugin  # noqa: E402  pylint: disable=wrong-import-position
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.action.change_complete import ActionModule  # noqa: E402
@@ -26,22 +21,12 @@ WHERE_REGISTER = ("set `register.db` in /etc/prodgate/controller.yml (the contro
 
 def run_action(args=None, task_vars=None, check=False, task_check=None):
     """One run of the task; ``check`` is the run's --check (the register fixture restores CLIARGS)."""
-    task = MagicMock(Task)
-    task.args = dict(args or {})
-    task.run_once = False
-    task.check_mode = check if task_check is None else task_check
-    task.async_val = 0
-    task.action = "prodgate.deploy.change_complete"
-    context.CLIARGS = CLIArgs({"check": check})
-    loader = DataLoader()
-    action = ActionModule(task, MagicMock(), PlayContext(), loader, Templar(loader=loader), None)
-    return action.run(task_vars={"ansible_play_hosts_all": ["app1", "app2"], **(task_vars or {})})
+    return run_plugin(ActionModule, "prodgate.deploy.change_complete", args, task_vars, run_once=False,
+                      task_check=check if task_check is None else task_check, run_check=check)
 
 
 def failure(**kwargs):
-    with pytest.raises(AnsibleActionFail) as exc:
-        run_action(**kwargs)
-    return exc.value
+    return refusal(run_action, **kwargs)
 
 
 @pytest.fixture(name="register")

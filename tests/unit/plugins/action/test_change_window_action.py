@@ -3,16 +3,11 @@ run must not choose, and the window's decision (allowed, message, the window tha
 the task result; a refusal fails the task with the decision attached."""
 import sys
 from pathlib import Path
-from unittest.mock import MagicMock
 
 import pytest
-from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
-from ansible.template import Templar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from action_harness import refusal, run_plugin  # noqa: E402  pylint: disable=wrong-import-position
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.prodgate.deploy.plugins.action.change_window import ActionModule  # noqa: E402
@@ -23,21 +18,11 @@ BREAK_GLASS = {"roles_retrospective": ["it_head", "coo"], "deadline_working_days
 
 
 def run_action(args=None, task_vars=None):
-    task = MagicMock(Task)
-    task.args = dict(args or {})
-    task.run_once = True
-    task.check_mode = False
-    task.async_val = 0
-    task.action = "prodgate.deploy.change_window"
-    loader = DataLoader()
-    action = ActionModule(task, MagicMock(), PlayContext(), loader, Templar(loader=loader), None)
-    return action.run(task_vars={"ansible_play_hosts_all": ["app1", "app2"], **(task_vars or {})})
+    return run_plugin(ActionModule, "prodgate.deploy.change_window", args, task_vars)
 
 
 def failure(**kwargs):
-    with pytest.raises(AnsibleActionFail) as exc:
-        run_action(**kwargs)
-    return exc.value
+    return refusal(run_action, **kwargs)
 
 
 def change_vars(environment="staging", **over):
