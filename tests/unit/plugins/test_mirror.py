@@ -14,14 +14,6 @@ REPO = Path(__file__).resolve().parents[3]
 CORE = REPO / "plugins" / "plugin_utils"
 TESTS = REPO / "tests" / "unit" / "plugins"
 
-# Modules whose unit tests are still to be written (issue 16): each is an expected failure, strict, so
-# this list must shrink as the tests arrive (a module here that gains its test file fails the run
-# until it is removed from the list). A module not listed here must have its test file.
-NOT_YET_TESTED = {
-    "cli/audit.py", "cli/ledger.py", "cli/register.py", "cli/report.py",
-    "register/evidence.py", "report/model.py", "report/records.py", "report/site.py",
-}
-
 
 def core_modules():
     return sorted(str(p.relative_to(CORE)) for p in CORE.rglob("*.py")
@@ -36,9 +28,7 @@ def has_tests(folder, stem):
     return any(folder.glob(f"test_{stem}.py")) or any(folder.glob(f"test_{stem}_*.py"))
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="its unit tests are still to be written"))
-    if m in NOT_YET_TESTED else m for m in core_modules()])
+@pytest.mark.parametrize("module", core_modules())
 def test_every_core_module_has_its_mirrored_test_file(module):
     path = Path(module)
     folder = TESTS / "plugin_utils" / path.parent
@@ -61,4 +51,3 @@ def test_the_rooms_are_found():
     modules = core_modules()
     assert "base.py" in modules and "governance/gate.py" in modules and "cli/approve.py" in modules
     assert "approval_gate" in action_plugins()
-    assert NOT_YET_TESTED <= set(modules), sorted(NOT_YET_TESTED - set(modules))

@@ -18,7 +18,8 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import Trus
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.controller import load_settings  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError, PolicyError  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import load_trusted_policy, open_trusted, rehearsal  # noqa: E402
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.trust import (  # noqa: E402
+    load_trusted_policy, open_trusted, pop_refused, rehearsal, task_change)
 
 
 def env_for(path):
@@ -147,3 +148,36 @@ def test_trusted_policy_records_the_version_seen(world, tmp_path):
         assert warnings == [] and ledger.highest_policy_version(policy.root_id) == 1
 
 
+# ---- the adapters' shared preamble: pop_refused and task_change ------------------------------------
+
+def test_pop_refused_removes_and_returns_only_the_refused_options_present():
+    args = {"policy": "/tmp/own.yml", "change_id": "CHG-1"}
+    assert pop_refused(args, ("policy", "policy_root", "ledger")) == ["policy"]
+    assert args == {"change_id": "CHG-1"}
+    assert pop_refused(args, ("ledger",)) == []
+
+
+def test_task_change_options_win_over_run_variables_and_values_are_templated():
+    seen = []
+
+    def template(value):
+        seen.append(value)
+        return value.upper() if isinstance(value, str) else value
+
+    task_vars = {"prodgate_change_id": "chg-from-vars", "prodgate_system": "pay", "ansible_play_hosts_all": ["a", "b"]}
+    change, run_vars = task_change({"change_id": "CHG-OPT"}, task_vars, template)
+    assert change.change_id == "CHG-OPT" and change.system == "PAY" and change.targets == ["a", "b"]
+    assert run_vars["prodgate_system"] == "PAY" and "pay" in seen
+    assert ["a", "b"] not in seen  # the play's hosts are not templated
+
+
+def test_task_change_accepts_no_task_vars():
+    change, run_vars = task_change({"change_id": "CHG-1"}, None, lambda v: v)
+    assert change.change_id == "CHG-1" and run_vars == {"ansible_play_hosts_all": []}
+
+
+def test_task_change_refuses_run_overrides_and_refused_options_by_name():
+    with pytest.raises(TrustError, match="run variable prodgate_policy is not accepted"):
+        task_change({}, {"prodgate_policy": "/home/mallory/own.yml"}, lambda v: v, ["ledger"])
+    with pytest.raises(TrustError, match="task option ledger is not accepted: .*register.db"):
+        task_change({}, {}, lambda v: v, ["ledger"])

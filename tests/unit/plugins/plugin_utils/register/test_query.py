@@ -1,8 +1,13 @@
-"""The read side over synthetic entries: outcome-unknown matching, the Art. 27 form, the Art. 22(5) archive."""
+"""The read side over synthetic entries: outcome-unknown matching, the Art. 27 form, the Art. 22(5) archive,
+the row writers."""
+import io
+
 import pytest
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import RegisterError
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.query import RegisterView, change_form, filter_changes, form_markdown, list_runs, system_archive
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.query import (
+    RegisterView, change_form, filter_changes, form_markdown, list_runs, system_archive, to_csv, to_markdown, write_csv,
+    write_markdown)
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import build_intent, build_outcome
 
 GATE = {"name": "Approval gate", "uuid": "g", "module": "prodgate.deploy.approval_gate", "role": None}
@@ -90,3 +95,13 @@ def test_archive_current_version_configuration_history_failures():
     assert arch["configuration"]["ta1"]["Config"]["args"] == {"dest": "/etc/ta.conf"}
     assert [h["change_id"] for h in arch["history"]] == ["CHG-1", "CHG-2", "CHG-3"]
     assert {f["status"] for f in arch["failures"]} >= {"outcome unknown"}
+
+
+def test_row_writers_count_rows_and_the_text_forms_match_them():
+    rows = [{"a": 1, "b": "x|y"}, {"a": None, "b": "z\nw"}]
+    out = io.StringIO()
+    assert write_csv(rows, out, ["a", "b"]) == 2 and to_csv(rows, ["a", "b"]) == out.getvalue()
+    out = io.StringIO()
+    assert write_markdown(rows, out, ["a", "b"]) == 2
+    assert to_markdown(rows, ["a", "b"]) == out.getvalue() == "| a | b |\n|---|---|\n| 1 | x\\|y |\n|  | z w |\n"
+    assert write_csv([], io.StringIO(), ["a"]) == 0
