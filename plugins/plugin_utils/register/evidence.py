@@ -199,8 +199,8 @@ def verify_bundle(text, trusted_keys, policy_root=None):
         if cp is not None and not (isinstance(seq, int)
                                    and verify_inclusion(leaf_hash(body), seq - 1, cp["count"], proof,
                                                         bytes.fromhex(cp["root"]))):
-            problems.append(f"{_name(part, n)} ({data.get('kind')} {data.get('host') or ''} {data.get('task') or ''})"
-                            .rstrip() + ": not in the signed register: its content, position or proof was altered")
+            what = " ".join(str(x) for x in (data.get("kind"), data.get("host"), data.get("task")) if x)
+            problems.append(f"{_name(part, n)} ({what}): not in the signed register: its content, position or proof was altered")
             continue
         if data.get("kind") == "run_open":
             if (data.get("change") or {}).get("id") != change_id:

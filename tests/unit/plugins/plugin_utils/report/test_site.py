@@ -25,8 +25,7 @@ def fixture_month(tmp_path_factory):
 
 def health_report(store, ok=True):
     """The register check as `prodgate report build` hands it over: verify_register's report with what was
-    checked besides the chain (cli/report.py _health). The health page reads ``checked``: a bare
-    verify_register report is refused by the template's StrictUndefined (templates/health.html.j2:6)."""
+    checked besides the chain (cli/report.py _health)."""
     report = dict(verify_register(store), checked={"witness": True}, unanchored=[])
     if not ok:
         report.update(ok=False, unanchored=["no trusted register key"])
@@ -118,3 +117,16 @@ def test_without_a_register_the_calendar_and_planned_changes_are_still_written(m
     assert not any(name.startswith("change-") for name in written)
     index = text(written["index.html"])
     assert "CHG-PLAN" in index and "January 2026" in index and "December 2025" in index
+
+
+def test_a_bare_register_check_renders_the_health_page(month, tmp_path):
+    """verify_register's own report, without what `report build` adds (checked, unanchored), is enough for
+    the health page: the template does not assume the command's extra fields."""
+    policy = month.world.policy()
+    cal = calendar_for_policy(policy.raw, policy.path, None)
+    with open_store(month.reg.db) as store:
+        view = RegisterView(load(store))
+        pages = build_site(str(tmp_path), policy, cal, view, CST, TODAY, [(2025, 12)], envelopes=[month.plan],
+                           verify_report=verify_register(store), store=store, built="2025-12-30 09:00 CST")
+    health = [path for name, path in pages.items() if "health" in name]
+    assert health and "Verified:" in text(health[0])
