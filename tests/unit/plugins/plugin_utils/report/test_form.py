@@ -1,9 +1,6 @@
 """The Art. 27 form as a document (issue 13): each fact once, decisions in words, no empty diffs or
-temporary paths; the outcome a change is shown with in the calendar; the Art. 20(7) filing status."""
-import datetime as dt
-
+temporary paths; the outcome a change is shown with in the calendar."""
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.report import form as f
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.report.model import mlps_rows
 
 
 def _form(**over):
@@ -76,32 +73,3 @@ def test_a_failed_change_needs_a_signed_failure_analysis():
               "key_id": "abcdef0123456789ff", "signed_at": "2026-03-03T09:00:00+00:00"}
     md = f.to_markdown(f.document(failed, signed))
     assert "Cause: bad migration" in md and "Signed by paula" in md and "OPEN" not in md
-
-
-class _Policy:
-    def __init__(self, systems):
-        self.raw = {"systems": systems}
-
-
-def test_mlps_filing_status():
-    policy = _Policy([{"id": "ta", "name": "TA", "mlps_level": 3, "go_live": "2026-01-05"},
-                      {"id": "crm", "mlps_level": 2}, {"id": "wiki", "mlps_level": 1, "go_live": "2026-01-01"}])
-    today = dt.date(2026, 2, 10)
-    rows = {r["system"]: r for r in mlps_rows(policy, [], [], today)}
-    assert set(rows) == {"ta", "crm"}
-    assert rows["ta"]["deadline"] == dt.date(2026, 2, 4) and rows["ta"]["overdue"]
-    assert rows["ta"]["status"] == "OVERDUE by 6 day(s)" and rows["crm"]["status"] == "not live yet"
-    filed = mlps_rows(policy, [], [{"system": "ta", "filed_on": "2026-02-01", "reference": "R", "signer": "rita"}], today)
-    assert filed[0]["status"] == "filed" and not filed[0]["overdue"]
-    late = mlps_rows(policy, [], [{"system": "ta", "filed_on": "2026-02-09", "reference": "R", "signer": "rita"}], today)
-    assert late[0]["status"] == "filed late"
-    assert mlps_rows(policy, [], [], dt.date(2026, 1, 20))[0]["status"] == "due in 15 day(s)"
-
-
-def test_a_break_glass_change_waits_for_its_retrospective_until_closed():
-    from ansible_collections.prodgate.deploy.plugins.plugin_utils.report.model import _waits_for_retrospective  # pylint: disable=import-outside-toplevel
-    open_bg = {"outcome": "break_glass", "form": {"gate": {"status": "BREAK-GLASS open"}}}
-    closed = {"outcome": "break_glass", "form": {"gate": {"status": "BREAK-GLASS closed"}}}
-    ungated = {"outcome": "ungated", "form": {"gate": {"status": "UNGATED"}}}
-    done = {"outcome": "completed", "form": {"gate": {"status": "gated"}}}
-    assert [_waits_for_retrospective(c) for c in (open_bg, closed, ungated, done)] == [True, False, True, False]

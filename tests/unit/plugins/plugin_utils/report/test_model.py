@@ -162,3 +162,32 @@ def test_the_evidence_checklist_shows_the_latest_record_per_article():
 
 def test_slug_keeps_page_names_safe():
     assert model.slug("CHG-1/../x y") == "CHG-1_.._x_y" and model.slug("ta-core") == "ta-core"
+
+
+class _Policy:
+    def __init__(self, systems):
+        self.raw = {"systems": systems}
+
+
+def test_mlps_filing_status():
+    policy = _Policy([{"id": "ta", "name": "TA", "mlps_level": 3, "go_live": "2026-01-05"},
+                      {"id": "crm", "mlps_level": 2}, {"id": "wiki", "mlps_level": 1, "go_live": "2026-01-01"}])
+    today = dt.date(2026, 2, 10)
+    rows = {r["system"]: r for r in model.mlps_rows(policy, [], [], today)}
+    assert set(rows) == {"ta", "crm"}
+    assert rows["ta"]["deadline"] == dt.date(2026, 2, 4) and rows["ta"]["overdue"]
+    assert rows["ta"]["status"] == "OVERDUE by 6 day(s)" and rows["crm"]["status"] == "not live yet"
+    filed = model.mlps_rows(policy, [], [{"system": "ta", "filed_on": "2026-02-01", "reference": "R", "signer": "rita"}], today)
+    assert filed[0]["status"] == "filed" and not filed[0]["overdue"]
+    late = model.mlps_rows(policy, [], [{"system": "ta", "filed_on": "2026-02-09", "reference": "R", "signer": "rita"}], today)
+    assert late[0]["status"] == "filed late"
+    assert model.mlps_rows(policy, [], [], dt.date(2026, 1, 20))[0]["status"] == "due in 15 day(s)"
+
+
+def test_a_break_glass_change_waits_for_its_retrospective_until_closed():
+    open_bg = {"outcome": "break_glass", "form": {"gate": {"status": "BREAK-GLASS open"}}}
+    closed = {"outcome": "break_glass", "form": {"gate": {"status": "BREAK-GLASS closed"}}}
+    ungated = {"outcome": "ungated", "form": {"gate": {"status": "UNGATED"}}}
+    done = {"outcome": "completed", "form": {"gate": {"status": "gated"}}}
+    waits = model._waits_for_retrospective  # pylint: disable=protected-access
+    assert [waits(c) for c in (open_bg, closed, ungated, done)] == [True, False, True, False]
