@@ -89,7 +89,7 @@ def parse_calendar_settings(raw, source, lead_time=None):
 
 
 ANCHORS = {"last_working_day": (-1, "working"), "last_trading_day": (-1, "trading"),
-            "first_working_day": (1, "working"), "first_trading_day": (1, "trading")}
+           "first_working_day": (1, "working"), "first_trading_day": (1, "trading")}
 
 
 def parse_year_end(raw, where):

@@ -143,4 +143,3 @@ def test_the_command_depends_only_on_what_it_imports():
         used |= dists
     # Every runtime dependency is imported somewhere: none is declared for nothing.
     assert runtime <= used, f"declared but never imported: {sorted(runtime - used)}"
-

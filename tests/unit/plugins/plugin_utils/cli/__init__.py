@@ -1,1 +1,0 @@
-"""Unit tests of plugins/plugin_utils/cli (see ../__init__.py)."""

@@ -59,5 +59,3 @@ def test_approve_refuses_role_not_held_and_emergency_without_reason(tmp_path, ca
                                "--stage", "emergency_override", "--out", str(tmp_path), *common)
     assert code == 1 and "needs --reason" in err
     assert yaml.safe_load(Path(world.policy_path).read_text())["version"] == 1
-
-

@@ -70,7 +70,7 @@ def test_signature_is_over_the_pae_as_any_dsse_verifier_checks_it(key):
     envelope = dsse.sign_envelope(STATEMENT, key)
     sig = base64.b64decode(envelope["signatures"][0]["sig"])
     key.public_key().verify(sig, b"DSSEv1 %d %b %d %b" % (len(dsse.INTOTO_PAYLOAD_TYPE), dsse.INTOTO_PAYLOAD_TYPE.encode(),
-                                                        len(STATEMENT), STATEMENT))
+                                                          len(STATEMENT), STATEMENT))
 
 
 @pytest.mark.parametrize("index", [0, 17, -1])

@@ -70,9 +70,9 @@ def test_lead_time_property(install, days, offset):
     assert lead.ok == (submitted <= install and count >= days)
     if not lead.ok and lead.earliest_install is not None:
         assert check_lead_time(dt.datetime.combine(submitted, dt.time(12), SH),
-                                  dt.datetime.combine(lead.earliest_install, dt.time(9), SH), days).ok
+                               dt.datetime.combine(lead.earliest_install, dt.time(9), SH), days).ok
         assert not check_lead_time(dt.datetime.combine(submitted, dt.time(12), SH),
-                                      dt.datetime.combine(lead.earliest_install - dt.timedelta(days=1), dt.time(9), SH), days).ok
+                                   dt.datetime.combine(lead.earliest_install - dt.timedelta(days=1), dt.time(9), SH), days).ok
 
 
 def test_lead_time_from_approvals_uses_the_earliest_plan_and_the_earlier_of_planned_start_and_now():

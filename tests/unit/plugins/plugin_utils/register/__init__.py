@@ -1,1 +1,0 @@
-"""Unit tests of plugins/plugin_utils/register (see ../__init__.py)."""

@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import RegisterError
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import GENESIS, chain, entry_hash, generate_key, key_id, load_key, load_public_keys, make_checkpoint, public_key_b64, signature_ok, verify_entries
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import (
+    GENESIS, chain, entry_hash, generate_key, key_id, load_key, load_public_keys, make_checkpoint, public_key_b64, signature_ok, verify_entries
+)
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json
 
 RID = "11111111-2222-3333-4444-555555555555"

@@ -3,7 +3,9 @@ inclusion proofs for every leaf of every size, and the frontier a checkpoint ext
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.merkle import Frontier, inclusion_proof, leaf_hash, root_from_inclusion, tree_hash, verify_inclusion
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.merkle import (
+    Frontier, inclusion_proof, leaf_hash, root_from_inclusion, tree_hash, verify_inclusion
+)
 
 # The eight leaves and roots of the Certificate Transparency reference implementation's tests.
 LEAVES = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]

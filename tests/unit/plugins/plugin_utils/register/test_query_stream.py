@@ -1,7 +1,9 @@
 """Streamed register queries give exactly what the in-memory view gives, holding only what is in flight."""
 import io
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.query import RegisterView, change_form, change_view, filter_changes, list_runs, select_changes, write_csv, to_csv
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.query import (
+    RegisterView, change_form, change_view, filter_changes, list_runs, select_changes, write_csv, to_csv
+)
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import build_intent, build_outcome
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.store import open_store

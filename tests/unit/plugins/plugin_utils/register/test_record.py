@@ -3,7 +3,9 @@ import json
 
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import MASK, build_intent, build_outcome, normalise_diff, plain, redact, redact_text, run_metadata, validate_change
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.record import (
+    MASK, build_intent, build_outcome, normalise_diff, plain, redact, redact_text, run_metadata, validate_change
+)
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import canonical_json
 
 TASK = {"name": "Deploy", "uuid": "u-1", "module": "ansible.builtin.copy", "role": "web", "check_mode": False, "no_log": False}
