@@ -256,12 +256,12 @@ def test_a_job_whose_anchor_would_die_with_its_container_does_not_start(tmp_path
 def test_the_ee_holds_one_copy_of_the_core(ee_image):
     """The prodgate command in the EE runs the installed collection's core (one import name, one copy):
     `ansible-galaxy collection list` shows prodgate.deploy once, with its version and no warning."""
-    script = ("ansible-galaxy collection list 2>&1; echo ---; prodgate --version; python3 -c "
+    script = ("ansible-galaxy collection list 2>&1; echo '#### prodgate'; prodgate --version; python3 -c "
               "'import ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.gate as g; print(g.__file__)'")
     proc = subprocess.run(["podman", "run", "--rm", "--network", "none", ee_image, "bash", "-c", script],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    listing, rest = proc.stdout.split("---\n", 1)
+    listing, rest = proc.stdout.split("#### prodgate\n", 1)
     version = yaml.safe_load((Path(REPO) / "galaxy.yml").read_text(encoding="utf-8"))["version"]
     assert [line.split() for line in listing.splitlines() if line.startswith("prodgate.deploy ")] == [["prodgate.deploy", version]]
     assert "WARNING" not in listing, listing
