@@ -36,7 +36,7 @@ MAX_KEY_BYTES = 64 * 1024
 MAX_NESTING = 64
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
 
 
 def kind_of(mode):
@@ -200,10 +200,17 @@ class _Replacement:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self.handle.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
+        try:
+            if exc_type is None:
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
+            self.handle.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        except BaseException:
+            os.unlink(self.tmp)
+            raise
+        if exc_type is not None:
             os.unlink(self.tmp)
         return False
 
@@ -215,7 +222,7 @@ def create_file(path, what, error=InputError, force=False, mode=0o644, fix=""):
     Refuses a path with a NUL byte, a missing folder, a folder in the way and an existing file,
     each with the fix."""
     path = check_path(path, what, error, fix)
-    if force and os.path.lexists(path) and not os.path.isfile(path):
+    if force and os.path.lexists(path) and (os.path.islink(path) or not os.path.isfile(path)):
         mode_now = os.lstat(path).st_mode
         raise error(f"{what} {path} is {kind_of(mode_now)}, not a file: give the path of a file to write{fix}")
     replacing = force and os.path.lexists(path)
@@ -234,5 +241,8 @@ def create_file(path, what, error=InputError, force=False, mode=0o644, fix=""):
         if exc.errno == errno.EISDIR or os.path.isdir(path):
             raise error(f"{what} {path} is a folder: give the path of a file to write{fix}") from None
         raise error(f"{what} {path} cannot be written: {exc.strerror or exc}{fix}") from None
+    if replacing and os.geteuid() == 0:
+        old = os.lstat(path)
+        os.fchown(fd, old.st_uid, old.st_gid)   # root replacing another account's file keeps it theirs
     handle = os.fdopen(fd, "wb")
     return _Replacement(handle, target, path) if replacing else handle

@@ -108,16 +108,20 @@ def write_private_key(path, private_key, passphrase=None, force=False):
 
 def write_key_pair(path, private_key, passphrase=None, force=False):
     """The private key at ``path`` (0600) and its public key (64 hex characters) at ``path.pub``.
-    Neither file replaces an existing one without ``force``; on a refusal nothing is left behind."""
+    Neither file replaces an existing one without ``force``; on a refusal nothing is left behind,
+    and a forced replacement replaces both files or neither (no private key without its public half)."""
     public = public_key_hex(private_key.public_key())
-    write_private_key(path, private_key, passphrase, force=force)
+    created = not os.path.lexists(path)
     try:
-        with input_files.create_file(path + ".pub", "public key", ProdgateError, force=force) as pub:
+        with input_files.create_file(path, "private key", ProdgateError, force=force, mode=0o600) as handle, \
+                input_files.create_file(path + ".pub", "public key", ProdgateError, force=force) as pub:
+            handle.write(private_key_pem(private_key, passphrase))
             pub.write((public + "\n").encode("ascii"))
-    except ProdgateError:
-        if not force:
-            os.unlink(path)  # the key this call created: no private key without its public half
+    except Exception:
+        if created and os.path.lexists(path):
+            os.unlink(path)  # the key this call created
         raise
+    os.chmod(path, 0o600)
     return public
 
 

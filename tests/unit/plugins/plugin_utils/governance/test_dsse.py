@@ -257,3 +257,28 @@ def test_a_forced_replacement_is_never_readable_by_others_while_the_key_is_writt
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert dsse.load_private_key(str(path), "correct horse").public_key().public_bytes_raw() == key.public_key().public_bytes_raw()
     assert sorted(f.name for f in tmp_path.iterdir()) == ["alice.key"], "the temporary file was left behind"
+
+
+def test_a_forced_key_pair_replaces_both_files_or_neither(tmp_path, key):
+    """--force with a folder where the public key goes: refused, and the old private key is still there and
+    still the old one (no private key without its public half), with no temporary file left behind."""
+    old = Ed25519PrivateKey.generate()
+    path = str(tmp_path / "alice.key")
+    dsse.write_key_pair(path, old)
+    os.unlink(path + ".pub")
+    os.mkdir(path + ".pub")
+    with pytest.raises(ProdgateError, match=r"public key .*alice\.key\.pub is a folder"):
+        dsse.write_key_pair(path, key, force=True)
+    assert dsse.load_private_key(path).public_key().public_bytes_raw() == old.public_key().public_bytes_raw()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alice.key", "alice.key.pub"]
+
+
+def test_a_forced_replacement_refuses_a_symbolic_link(tmp_path, key):
+    """Replacing would swap the link for a file and leave its target as it was: refused, naming the link."""
+    target = tmp_path / "elsewhere.key"
+    target.write_text("someone else's file\n")
+    link = tmp_path / "alice.key"
+    link.symlink_to(target)
+    with pytest.raises(ProdgateError, match=r"alice\.key is a symbolic link, not a file"):
+        dsse.write_private_key(str(link), key, force=True)
+    assert link.is_symlink() and target.read_text() == "someone else's file\n"
