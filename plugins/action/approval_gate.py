@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin prodgate.deploy.approval_gate: a thin adapter over the governance core.
 
-All rules live in plugins/plugin_utils (trust.py, change.py, approvals.py, policy.py, ledger.py);
+All rules live in plugins/plugin_utils (trust.py; governance/change.py, approvals.py, gate.py, policy.py;
+register/ledger.py);
 this file only collects the run's facts (options, run variables, play hosts) and reports the
 decision. The policy, its governance root and the register (the single-use ledger) come from the
 controller's trust settings, never from the run. Documentation: plugins/modules/approval_gate.py.

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin prodgate.deploy.release_verify: the release bundle on the controller is complete,
 untampered and the approved one (Art. 8-10, 28). A thin adapter over
-``plugin_utils.release.verify_approved``; documentation is in plugins/modules/release_verify.py.
+``plugin_utils.governance.release.verify_approved``; documentation is in plugins/modules/release_verify.py.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filter prodgate.deploy.release_manifest: the core's manifest rule, for the release role (Art. 8-10, 28).
 
-The rule is ``plugin_utils.release.check_manifest`` and ``listed_files``, the same code
+The rule is ``plugin_utils.governance.release.check_manifest`` and ``listed_files``, the same code
 ``prodgate release verify`` runs; this filter only adds the role's question (is the bundle for
 the system this role deploys?) and turns a refusal into a value the role can assert on.
 """

@@ -30,9 +30,10 @@ from ..errors import CalendarError, PolicyError
 from ..schedule.calendar import default_calendar
 from zoneinfo import ZoneInfo
 from ..base import DEFAULT_TIMEZONE, parse_instant
-from ..governance.window_gate import settings_from_policy, system_category, windows_from_policy
+from ..governance.window_gate import system_category
+from ..schedule.settings import settings_from_policy
 from ..schedule.freeze import FreezeSchedule
-from ..schedule.windows import CHANGE_TYPES, Target
+from ..schedule.windows import CHANGE_TYPES, Target, windows_from_policy
 
 
 def register(subparsers):

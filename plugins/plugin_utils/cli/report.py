@@ -7,7 +7,7 @@ import os
 from ..governance import dsse
 from ..governance.calendar_pack import calendar_for_policy
 from ..errors import ProdgateError
-from ..governance.window_gate import settings_from_policy
+from ..schedule.settings import settings_from_policy
 from ..governance.policy import load_policy
 from ..register.chain import load_public_keys
 from ..register.query import RegisterView, load

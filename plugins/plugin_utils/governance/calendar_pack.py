@@ -37,7 +37,7 @@ import yaml
 from . import dsse
 from ..errors import CalendarError, PolicyError
 from ..schedule.calendar import DATA_DIR, EXCHANGES, WorkCalendar, default_calendar, validate_year
-from ..schedule.settings import pack_references, parse_calendar_settings
+from ..schedule.settings import pack_references, settings_from_policy
 from . import policy as policy_core, policy_schema
 from .release import sha256_file
 
@@ -252,7 +252,7 @@ def policy_warning(raw, source, when, governance=None):
     that do not otherwise read the calendar (the approval gate): None, the data-end warning, or
     why the policy's calendar packs cannot be used (the change window then refuses)."""
     try:
-        settings = parse_calendar_settings(raw.get("calendar"), source, raw.get("lead_time_working_days"))
+        settings = settings_from_policy(raw, source)
         cal = calendar_for_policy(raw, source, governance)
     except (CalendarError, PolicyError) as exc:
         return f"the calendar packs of the policy cannot be used, so change_window will refuse: {exc}"

@@ -52,7 +52,8 @@ def check_lead_time(submitted_at, planned_start, working_days=DEFAULT_LEAD_TIME,
     return LeadTime(ok, working_days, submitted, install, deadline, earliest, approval, message)
 
 
-def _field(item, name, default=None):
+def approval_field(item, name, default=None):
+    """A field of a verified approval, given as an object or a dict."""
     if isinstance(item, dict):
         return item.get(name, default)
     return getattr(item, name, default)
@@ -65,24 +66,25 @@ def lead_time_from_approvals(approvals, at=None, working_days=DEFAULT_LEAD_TIME,
     dicts with stage, role, person, issued_at, decision and the ``planned_start`` the plan binds.
     The installation date is the earlier of that planned start and ``at`` (the run's clock): a
     change run before its planned start had only the lead time it really had."""
-    plans = [a for a in approvals if _field(a, "stage") == "plan_submission" and _field(a, "decision", "approve") == "approve"]
+    plans = [a for a in approvals if approval_field(a, "stage") == "plan_submission" and approval_field(a, "decision", "approve") == "approve"]
     if not plans:
         raise ApprovalError("no verified plan_submission approval: Art. 17 needs the deployment plan signed by the IT head "
                             "at least 3 working days before installation; sign it with `prodgate approve --stage plan_submission`")
-    plan = min(plans, key=lambda a: _to_dt(_field(a, "issued_at"), "issued_at"))
-    start = _field(plan, "planned_start")
+    plan = min(plans, key=lambda a: approval_time(approval_field(a, "issued_at"), "issued_at"))
+    start = approval_field(plan, "planned_start")
     if start is None and at is None:
         raise ApprovalError("the plan_submission approval names no planned_start: "
                             "sign the plan with `prodgate approve --stage plan_submission --planned-start ...`")
-    start = _to_dt(start, "planned_start") if start is not None else None
+    start = approval_time(start, "planned_start") if start is not None else None
     if at is not None and (start is None or aware(at) < start):
         start = aware(at)
-    summary = {"person": _field(plan, "person"), "role": _field(plan, "role"),
-               "issued_at": _to_dt(_field(plan, "issued_at"), "issued_at").isoformat()}
-    return check_lead_time(_to_dt(_field(plan, "issued_at"), "issued_at"), start, working_days, calendar, tz, summary)
+    summary = {"person": approval_field(plan, "person"), "role": approval_field(plan, "role"),
+               "issued_at": approval_time(approval_field(plan, "issued_at"), "issued_at").isoformat()}
+    return check_lead_time(approval_time(approval_field(plan, "issued_at"), "issued_at"), start, working_days, calendar, tz, summary)
 
 
-def _to_dt(value, name):
+def approval_time(value, name):
+    """An approval's time field as an aware datetime, or an ApprovalError naming the field and the fix."""
     if isinstance(value, _dt.datetime):
         return aware(value)
     if isinstance(value, str):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The emergency override: the only way through a freeze (Art. 24), signed by the policy's authorisers."""
 from ..base import iso
-from .lead_time import _field, _to_dt
+from .lead_time import approval_field, approval_time
 
 
 class Override:
@@ -26,9 +26,9 @@ def check_emergency_override(approvals, roles, threshold=1, at=None):
                                                      "(emergency.authorisers): wait for the next open slot")
     used, persons, rejected = [], set(), []
     for item in approvals:
-        if _field(item, "stage") != "emergency_override" or _field(item, "decision", "approve") != "approve":
+        if approval_field(item, "stage") != "emergency_override" or approval_field(item, "decision", "approve") != "approve":
             continue
-        role, person, reason = _field(item, "role"), _field(item, "person"), _field(item, "reason")
+        role, person, reason = approval_field(item, "role"), approval_field(item, "person"), approval_field(item, "reason")
         if role not in roles:
             rejected.append(f"{person} signed as {role}, which may not authorise overrides")
         elif not (isinstance(reason, str) and reason.strip()):
@@ -38,7 +38,7 @@ def check_emergency_override(approvals, roles, threshold=1, at=None):
         elif person not in persons:
             persons.add(person)
             used.append({"role": role, "person": person, "reason": reason.strip(),
-                         "issued_at": iso(_field(item, "issued_at")), "not_after": iso(_field(item, "not_after"))})
+                         "issued_at": iso(approval_field(item, "issued_at")), "not_after": iso(approval_field(item, "not_after"))})
     if len(persons) < threshold:
         detail = f"; not counted: {'; '.join(rejected)}" if rejected else ""
         return Override(False, roles, threshold, used,
@@ -50,9 +50,9 @@ def check_emergency_override(approvals, roles, threshold=1, at=None):
 
 
 def _within(item, at):
-    nb, na = _field(item, "not_before"), _field(item, "not_after")
-    if nb is not None and at < _to_dt(nb, "not_before"):
+    nb, na = approval_field(item, "not_before"), approval_field(item, "not_after")
+    if nb is not None and at < approval_time(nb, "not_before"):
         return False
-    if na is not None and at >= _to_dt(na, "not_after"):
+    if na is not None and at >= approval_time(na, "not_after"):
         return False
     return True

@@ -2,10 +2,11 @@
 
 ``load_policy(path)`` is the one way to read a policy: it parses the YAML, checks that the
 governance keys signed it (threshold, TUF-style), that it has not expired, and validates it
-against the schema below; every refusal is a :class:`PolicyError` naming the file, the path
-inside it and the fix. Sections owned by other parts of prodgate (``freeze_windows``,
-``calendar``, ``lead_time_working_days``, ``register``) are signed with the rest but passed
-through untouched (``policy.raw`` and the convenience attributes).
+against the schema (policy_schema.py); every refusal is a :class:`PolicyError` naming the file,
+the path inside it and the fix. Sections owned by other parts of prodgate (``freeze_windows``,
+``calendar``, ``lead_time_working_days``, ``register``, ``break_glass``) are signed with the rest
+and checked by their owner (schedule/, break_glass.py); they reach their owner through
+``policy.raw`` and the convenience attributes.
 
 Signing: the body is the whole document without its ``signatures`` list, serialised as
 canonical JSON (sorted keys, no spaces, UTF-8) and signed with DSSE's pre-authentication
@@ -51,10 +52,6 @@ def read_policy_document(path):
 
 def policy_body(doc):
     return {k: v for k, v in doc.items() if k != "signatures"}
-
-
-def signing_bytes(doc):
-    return dsse.pae(POLICY_PAYLOAD_TYPE, canonical_json(policy_body(doc)))
 
 
 def sign_document(doc, private_key):

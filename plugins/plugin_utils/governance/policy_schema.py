@@ -24,8 +24,6 @@ POLICY_SCHEMA = "prodgate/policy/v1"
 CATEGORIES = ("it_infrastructure", "it_management", "core_business", "customer_service",
               "market_support", "decision_support", "public_services")
 SYSTEM_TYPES = ("product", "custom")
-ROLES = ("it_ops", "it_pm", "it_head", "business_owner", "risk_compliance", "coo",
-         "president_office", "ops_supervisor", "vendor", "review_panel")
 ACK_STAGES = ("implementer_ack", "supervisor_ack")
 EMERGENCY_STAGE = "emergency_override"
 RETROSPECTIVE_STAGE = "retrospective_approval"

@@ -10,23 +10,14 @@ and the clock, and returns the decision. :func:`evaluate_change` is its pure par
 from ..base import UTC, aware, parse_instant, utcnow
 from ..errors import ApprovalError, TrustError
 from ..schedule.freeze import FreezeSchedule
-from ..schedule.settings import parse_calendar_settings
-from ..schedule.windows import Target, parse_windows
+from ..schedule.settings import settings_from_policy
+from ..schedule.windows import Target, windows_from_policy
 from . import approvals, break_glass, calendar_pack, gate
 from .lead_time import lead_time_from_approvals
 from .override import check_emergency_override
 
 
 # --- policy helpers ----------------------------------------------------------------------------
-def settings_from_policy(raw, source):
-    return parse_calendar_settings(raw.get("calendar"), source, raw.get("lead_time_working_days"))
-
-
-def windows_from_policy(raw, source, settings=None):
-    settings = settings or settings_from_policy(raw, source)
-    return parse_windows(raw.get("freeze_windows"), source, settings=settings)
-
-
 def system_category(raw, system):
     """The system's category from the policy catalogue (a list of {id, category} or a mapping by id)."""
     systems = raw.get("systems")

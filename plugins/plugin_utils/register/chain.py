@@ -132,7 +132,7 @@ def checkpoint_message(register_id, count, head, root=None):
 def make_checkpoint(private_key, register_id, count, head, run_id=None, ts=None, open_runs=None, frontier=None):
     """A signed checkpoint. ``open_runs`` (runs still open at it) is covered by the next checkpoint's
     signature through the chain; the pre-flight uses it to accept a concurrent run's later entries.
-    ``frontier`` (a :class:`register_merkle.Frontier` of the first ``count`` entries) adds the signed
+    ``frontier`` (a :class:`merkle.Frontier` of the first ``count`` entries) adds the signed
     Merkle ``root`` and the frontier the next checkpoint extends."""
     pub = public_key_b64(private_key)
     root = None

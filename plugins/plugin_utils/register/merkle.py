@@ -12,8 +12,6 @@ verifies alone). Leaves are the entries' canonical JSON bodies.
 """
 import hashlib
 
-EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
-
 
 def leaf_hash(data):
     if isinstance(data, str):

@@ -231,15 +231,6 @@ CHANGE_COLUMNS = ["seq", "ts", "run", "change_id", "system", "host", "task", "mo
                   "check_mode", "censored", "duration_ms"]
 
 
-def change_line(row):
-    status = row.get("status")
-    if status == "ok" and row.get("changed"):
-        status = "changed"
-    return (f"{row.get('seq'):>7}  {str(row.get('ts'))[:19]:19}  {str(row.get('change_id') or '-'):14} "
-            f"{str(row.get('host')):16} {status:16} {row.get('module') or '-'}  {row.get('task') or ''}"
-            + ("  [check mode]" if row.get("check_mode") else "") + ("  [censored]" if row.get("censored") else ""))
-
-
 def show_run(view, run_id):
     matches = [r for r in view.runs if r == run_id or r.startswith(run_id)]
     if not matches:

@@ -12,8 +12,6 @@ from ..base import canonical_json
 from ..governance.change import Change, build_change, problems as change_problems
 
 MASK = "********"
-# Ansible's own marker for a module parameter declared no_log.
-ANSIBLE_NO_LOG_MARKER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 
 # Keys whose values are masked wherever they appear (module args, diff dicts, approvals, vars).
 # Documented in docs/change-register.md ("Redaction"); keep the two in step.

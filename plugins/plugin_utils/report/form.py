@@ -31,7 +31,7 @@ def outcome(form):
     """One word for how the change went, in the order an auditor asks."""
     runs = form.get("runs") or []
     gates = _gate_runs(form)
-    audit_status = str((form.get("gate") or {}).get("status") or "")  # register_audit.gate_status
+    audit_status = str((form.get("gate") or {}).get("status") or "")  # register.audit.gate_status
     if audit_status.startswith("BREAK-GLASS"):
         return "break_glass"
     if audit_status == "UNGATED":

@@ -12,9 +12,10 @@ from ..base import read_stamp
 from ..governance import approvals as approvals_mod
 from ..governance import dsse
 from ..errors import CalendarError, ProdgateError
-from ..governance.window_gate import settings_from_policy, system_category, windows_from_policy
+from ..governance.window_gate import system_category
+from ..schedule.settings import settings_from_policy
 from ..schedule.freeze import FreezeSchedule
-from ..schedule.windows import CHANGE_TYPES, Target
+from ..schedule.windows import CHANGE_TYPES, Target, windows_from_policy
 from ..register.query import change_form
 from . import form as form_mod
 from .records import signer
@@ -31,7 +32,7 @@ def slug(text):
 
 def executed_changes(view, tz, analyses=None, gate_of=None):
     """[change dict] of every change id in the register, with its document form and its day.
-    ``gate_of(change id)``: how it went through the gate (``register_audit.gate_status``)."""
+    ``gate_of(change id)``: how it went through the gate (``register.audit.gate_status``)."""
     analyses = analyses or {}
     ids = []
     for run in sorted(view.runs.values(), key=lambda r: r["first_seq"]):
@@ -229,7 +230,7 @@ def register_health(store, verify_report, witnesses, journals, changes):
 
 
 def _waits_for_retrospective(change):
-    """Break-glass until its retrospective approval closes it (register_audit), and every ungated change."""
+    """Break-glass until its retrospective approval closes it (register.audit), and every ungated change."""
     status = str(((change.get("form") or {}).get("gate") or {}).get("status") or "")
     if status.startswith("BREAK-GLASS"):
         return "closed" not in status.lower()

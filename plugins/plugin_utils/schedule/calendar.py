@@ -241,9 +241,6 @@ class WorkCalendar:
     def holiday_name(self, date):
         return self.day(date).holiday
 
-    def is_makeup_day(self, date):
-        return self.day(date).makeup_for is not None
-
     def days(self, first, last):
         """DayInfo for every date from ``first`` to ``last`` inclusive."""
         out = []

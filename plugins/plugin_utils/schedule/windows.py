@@ -29,7 +29,7 @@ from ..base import INF, fmt_duration, fmt_instant, parse_duration, parse_instant
 from ..errors import CalendarError, PolicyError
 from .calendar import EXCHANGES
 from .cron import CronSpec
-from .settings import ANCHORS, parse_calendar_settings, parse_sessions, parse_year_end
+from .settings import ANCHORS, parse_calendar_settings, parse_sessions, parse_year_end, settings_from_policy
 
 CHANGE_TYPES = ("initial_go_live", "version_update", "routine", "non_routine", "maintenance", "environment")
 CALENDAR_PREDICATES = ("trading_session", "non_working_day", "year_end_close")
@@ -263,6 +263,12 @@ def parse_windows(raw_list, source, calendar_section=None, settings=None):
         windows.append(window)
     return windows
 
+
+
+def windows_from_policy(raw, source, settings=None):
+    """The validated ``freeze_windows`` of a policy document."""
+    settings = settings or settings_from_policy(raw, source)
+    return parse_windows(raw.get("freeze_windows"), source, settings=settings)
 
 def merge_intervals(intervals):
     intervals.sort()

@@ -35,7 +35,7 @@ from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main  #
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ProdgateError  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger  # noqa: E402
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.base import parse_duration, parse_instant
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.lead_time import _to_dt
+from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance.lead_time import approval_time
 
 MiB = 1024 * 1024
 DEADLINE = 20  # seconds a loader may take on any input, in a child process (2 shared cores)
@@ -146,7 +146,7 @@ def test_timestamp_without_offset_is_refused_with_the_offset_to_add(world, tmp_p
     err = cli_refuses("policy", "check", world.policy_path, "--at", "2026-03-02", code=2)
     assert "--at" in err and "no UTC offset" in err
     # An approval's issued_at read by the lead-time rule: a refusal naming the field, not a ValueError.
-    message = refused(_to_dt, "yesterday", "issued_at")  # pylint: disable=protected-access
+    message = refused(approval_time, "yesterday", "issued_at")
     assert "issued_at" in message and "ISO 8601" in message
 
 

@@ -83,8 +83,8 @@ def test_a_policy_signature_cannot_be_replayed_as_a_pack_signature(tmp_path):
     gov = world.Governance(count=1, threshold=1)
     doc = copy.deepcopy(world.YEAR_2027)
     # Sign the pack's body as if it were a policy (same canonical JSON, the policy's payload type).
-    doc["signatures"] = [{"keyid": dsse.keyid_of(dsse.public_key_hex(gov.keys[0].public_key())),
-                          "sig": dsse.b64encode(gov.keys[0].sign(policy.signing_bytes(doc)))}]
+    doc.pop("signatures", None)
+    policy.sign_document(doc, gov.keys[0])
     with pytest.raises(CalendarError, match="0 valid governance signature"):
         calendar_pack.verify_pack(doc, gov.section(), "replayed.yml")
 
