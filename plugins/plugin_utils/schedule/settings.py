@@ -88,10 +88,10 @@ def parse_calendar_settings(raw, source, lead_time=None):
     return CalendarSettings(tz_name.strip(), sessions, exchange, year_end, lead_time, allow, warning_days)
 
 
-
 def settings_from_policy(raw, source):
     """The calendar settings of a policy document: its ``calendar`` section and ``lead_time_working_days``."""
     return parse_calendar_settings(raw.get("calendar"), source, raw.get("lead_time_working_days"))
+
 
 ANCHORS = {"last_working_day": (-1, "working"), "last_trading_day": (-1, "trading"),
            "first_working_day": (1, "working"), "first_trading_day": (1, "trading")}

@@ -264,11 +264,11 @@ def parse_windows(raw_list, source, calendar_section=None, settings=None):
     return windows
 
 
-
 def windows_from_policy(raw, source, settings=None):
     """The validated ``freeze_windows`` of a policy document."""
     settings = settings or settings_from_policy(raw, source)
     return parse_windows(raw.get("freeze_windows"), source, settings=settings)
+
 
 def merge_intervals(intervals):
     intervals.sort()
