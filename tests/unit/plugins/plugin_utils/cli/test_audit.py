@@ -7,16 +7,11 @@ import json
 import pytest
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
+from .cli_run import run
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli._common import add_group
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.chain import generate_key
 
 from ..register.register_world import Register, World, change, gate, install
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(name="bundle")

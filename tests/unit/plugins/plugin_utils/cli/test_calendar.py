@@ -3,13 +3,7 @@ import json
 
 import yaml
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from .cli_run import run
 
 
 def test_days_table_and_json(capsys):

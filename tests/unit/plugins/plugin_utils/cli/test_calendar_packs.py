@@ -6,14 +6,8 @@ import json
 import yaml
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import calendar_pack, dsse
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
+from .cli_run import run
 from ..governance import calendar_pack_world as world  # the signed-pack helpers of governance/test_calendar_pack.py
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_status_shows_the_last_date_and_days_left_and_fails_within_the_warning(capsys):

@@ -7,13 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
 from approval_world import World  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main  # noqa: E402
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from .cli_run import run  # noqa: E402
 
 
 def test_evidence_verify_up_to_the_trial_run(tmp_path, capsys):

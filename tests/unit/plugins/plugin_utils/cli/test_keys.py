@@ -4,13 +4,7 @@ import os
 import stat
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.governance import dsse
-from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from .cli_run import run
 
 
 def test_keys_generate_writes_0600_key_and_optional_passphrase(tmp_path, capsys, monkeypatch):

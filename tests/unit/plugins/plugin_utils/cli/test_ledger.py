@@ -6,14 +6,9 @@ import sqlite3
 import pytest
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
+from .cli_run import run
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.errors import ApprovalError
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.register.ledger import Ledger
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def old_ledger(path):

@@ -10,14 +10,9 @@ import sqlite3
 import pytest
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
+from .cli_run import run
 
 from ..register.register_world import Register, World, change, gate, health_check_fails, install, window
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(name="reg")

@@ -5,14 +5,9 @@ import json
 import pytest
 
 from ansible_collections.prodgate.deploy.plugins.plugin_utils.cli import main
+from .cli_run import run
 
 from ..register.register_world import MonthOfChanges, World
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(name="month", scope="module")
